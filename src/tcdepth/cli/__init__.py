@@ -1,0 +1,1 @@
+"""Command-line interface: ``tcdepth <command>``. Each module in this package adds one command."""

@@ -1,0 +1,41 @@
+"""Camera geometry: depth <-> 3D points, rigid motion, projection and intrinsics (see ``camera`` for conventions)."""
+
+from tcdepth.geometry.camera import (
+    backproject,
+    disp_to_depth,
+    pixel_grid,
+    pixels_to_grid,
+    pose_vec_to_mat,
+    project,
+    transform_points,
+    transformed_depth,
+)
+from tcdepth.geometry.intrinsics import (
+    flip_intrinsics,
+    intrinsics_at_scale,
+    invert_intrinsics,
+    make_intrinsics,
+    normalized_to_pixel,
+    pixel_to_normalized,
+    resize_intrinsics,
+    scale_intrinsics,
+)
+
+__all__ = [
+    "backproject",
+    "disp_to_depth",
+    "flip_intrinsics",
+    "intrinsics_at_scale",
+    "invert_intrinsics",
+    "make_intrinsics",
+    "normalized_to_pixel",
+    "pixel_grid",
+    "pixel_to_normalized",
+    "pixels_to_grid",
+    "pose_vec_to_mat",
+    "project",
+    "resize_intrinsics",
+    "scale_intrinsics",
+    "transform_points",
+    "transformed_depth",
+]

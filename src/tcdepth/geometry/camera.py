@@ -1,0 +1,156 @@
+"""Pinhole camera geometry on batched tensors (Monodepth2 conventions).
+
+Conventions used everywhere in tcdepth:
+
+* Pixel coordinates are ``(u, v)`` with the centre of the top-left pixel at ``(0, 0)``.
+* ``K`` is a pixel intrinsics matrix ``[B,3,3]`` (a ``[B,4,4]`` homogeneous one is accepted too).
+* ``T`` is a rigid transform ``[B,4,4]`` that maps points of the source camera frame into the
+  target camera frame: ``X_target = T @ X_source``.
+* Depth is positive along the optical axis (``z``).
+
+Every function is differentiable and works in float32 and bfloat16 (small matrix algebra is done in
+float32 internally and cast back).
+"""
+
+from __future__ import annotations
+
+import torch
+from kornia.geometry.conversions import axis_angle_to_rotation_matrix
+
+
+def disp_to_depth(disp: torch.Tensor, min_depth: float = 0.1, max_depth: float = 100.0):
+    """Map a sigmoid disparity to the scaled disparity and depth of Monodepth2.
+
+    ``scaled = 1/max_depth + (1/min_depth - 1/max_depth) * disp`` and ``depth = 1 / scaled``.
+
+    Args:
+        disp: sigmoid output in [0, 1], any shape (typically ``[B,1,H,W]``).
+    Returns:
+        ``(scaled_disp, depth)``, both of the shape of ``disp``.
+    """
+    min_disp = 1.0 / max_depth
+    max_disp = 1.0 / min_depth
+    scaled = min_disp + (max_disp - min_disp) * disp
+    return scaled, 1.0 / scaled
+
+
+def pose_vec_to_mat(axisangle: torch.Tensor, translation: torch.Tensor, invert: bool = False) -> torch.Tensor:
+    """Rigid transform from an axis-angle rotation and a translation (Monodepth2 ``transformation_from_parameters``).
+
+    The forward transform is ``M = T(t) @ R`` (rotate, then translate). ``invert=True`` returns ``M^-1 =
+    R^T @ T(-t)``.
+
+    Args:
+        axisangle: ``[B,3]`` rotation vector (direction = axis, norm = angle in radians).
+        translation: ``[B,3]``.
+    Returns:
+        ``[B,4,4]``.
+    """
+    if axisangle.shape[-1] != 3 or translation.shape[-1] != 3:
+        raise ValueError(f"axisangle and translation must be [B,3], got {tuple(axisangle.shape)} and "
+                         f"{tuple(translation.shape)}")
+    dtype = axisangle.dtype
+    aa = axisangle.reshape(-1, 3).float()
+    t = translation.reshape(-1, 3).float()
+    rot = axis_angle_to_rotation_matrix(aa)
+    out = torch.zeros(aa.shape[0], 4, 4, device=aa.device, dtype=torch.float32)
+    out[:, 3, 3] = 1.0
+    if invert:
+        rot_t = rot.transpose(1, 2)
+        out[:, :3, :3] = rot_t
+        out[:, :3, 3] = -(rot_t @ t.unsqueeze(-1)).squeeze(-1)
+    else:
+        out[:, :3, :3] = rot
+        out[:, :3, 3] = t
+    return out.to(dtype)
+
+
+def _as_3x3(mat: torch.Tensor, name: str) -> torch.Tensor:
+    if mat.dim() != 3 or mat.shape[-2:] not in ((3, 3), (4, 4)):
+        raise ValueError(f"{name} must be [B,3,3] or [B,4,4], got {tuple(mat.shape)}")
+    return mat[:, :3, :3]
+
+
+def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Homogeneous pixel coordinates ``[3, H*W]`` (rows u, v, 1), row-major order (index = v*W + u)."""
+    v, u = torch.meshgrid(
+        torch.arange(height, device=device, dtype=dtype),
+        torch.arange(width, device=device, dtype=dtype),
+        indexing="ij",
+    )
+    return torch.stack([u.reshape(-1), v.reshape(-1), torch.ones_like(u).reshape(-1)], dim=0)
+
+
+def backproject(depth: torch.Tensor, inv_K: torch.Tensor) -> torch.Tensor:
+    """Lift every pixel to 3D in its own camera frame: ``P = depth * K^-1 [u, v, 1]^T``.
+
+    Args:
+        depth: ``[B,1,H,W]``.
+        inv_K: ``[B,3,3]`` or ``[B,4,4]`` inverse pixel intrinsics.
+    Returns:
+        points ``[B,3,H,W]``.
+    """
+    if depth.dim() != 4 or depth.shape[1] != 1:
+        raise ValueError(f"depth must be [B,1,H,W], got {tuple(depth.shape)}")
+    b, _, h, w = depth.shape
+    inv = _as_3x3(inv_K, "inv_K").float()
+    rays = inv @ pixel_grid(h, w, device=depth.device).unsqueeze(0)  # [B,3,HW]
+    return (rays.to(depth.dtype) * depth.reshape(b, 1, h * w)).reshape(b, 3, h, w)
+
+
+def transform_points(points: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+    """Apply a rigid transform to a point map.
+
+    Args:
+        points: ``[B,3,H,W]``.
+        T: ``[B,4,4]`` (or ``[B,3,4]``).
+    Returns:
+        ``[B,3,H,W]``.
+    """
+    b, _, h, w = points.shape
+    rot = T[:, :3, :3].to(points.dtype)
+    trans = T[:, :3, 3:4].to(points.dtype)
+    return (rot @ points.reshape(b, 3, h * w) + trans).reshape(b, 3, h, w)
+
+
+def project(points: torch.Tensor, K: torch.Tensor, T: torch.Tensor | None = None, eps: float = 1e-7) -> torch.Tensor:
+    """Pixel coordinates of 3D points after an optional rigid transform: ``pi(K (T P))``.
+
+    Args:
+        points: ``[B,3,H,W]`` in the source camera frame.
+        K: ``[B,3,3]`` or ``[B,4,4]`` pixel intrinsics of the target camera.
+        T: ``[B,4,4]`` source-to-target transform, or None for the identity.
+    Returns:
+        pix ``[B,H,W,2]`` holding ``(u, v)``.
+    """
+    if T is not None:
+        points = transform_points(points, T)
+    b, _, h, w = points.shape
+    cam = _as_3x3(K, "K").to(points.dtype) @ points.reshape(b, 3, h * w)
+    pix = cam[:, :2] / (cam[:, 2:3] + eps)
+    return pix.reshape(b, 2, h, w).permute(0, 2, 3, 1)
+
+
+def transformed_depth(depth: torch.Tensor, inv_K: torch.Tensor, T: torch.Tensor) -> torch.Tensor:
+    """Depth of each back-projected pixel seen from the camera that ``T`` maps into.
+
+    Args:
+        depth: ``[B,1,H,W]``.
+        inv_K: ``[B,3,3]`` or ``[B,4,4]``.
+        T: ``[B,4,4]``.
+    Returns:
+        ``[B,1,H,W]``: the ``z`` of ``T @ backproject(depth)``, kept on the source grid.
+    """
+    return transform_points(backproject(depth, inv_K), T)[:, 2:3]
+
+
+def pixels_to_grid(pix: torch.Tensor, height: int, width: int, align_corners: bool = True) -> torch.Tensor:
+    """Convert pixel coordinates ``[B,H,W,2]`` into the ``[-1, 1]`` grid of ``torch.nn.functional.grid_sample``.
+
+    With ``align_corners=True`` pixel ``0`` maps to ``-1`` and ``W-1`` to ``1``; with ``False`` pixel ``0`` maps to
+    ``-1 + 1/W``. Use the same flag in ``grid_sample``.
+    """
+    size = torch.tensor([width, height], device=pix.device, dtype=pix.dtype)
+    if align_corners:
+        return 2.0 * pix / (size - 1) - 1.0
+    return (2.0 * pix + 1.0) / size - 1.0
