@@ -98,8 +98,6 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
         kwargs[name] = _convert(value, hints[name], key)
     try:
         obj = cls(**kwargs)
-    except ConfigError:
-        raise
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{prefix or cls.__name__}: {err}") from err
     return obj
