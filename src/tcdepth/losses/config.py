@@ -1,0 +1,88 @@
+"""Weights and switches of the self-supervised objectives (defaults: the TC-Depth reference, spec 4.6-4.8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tcdepth.config import ConfigError
+
+
+@dataclass
+class LossConfig:
+    """Settings of :func:`tcdepth.losses.tcdepth_loss` and :func:`tcdepth.losses.monodepth2_loss`.
+
+    Attributes:
+        scales: decoder scales that get a loss (``s`` means resolution ``H/2^s``).
+        ssim_weight: weight of the SSIM dissimilarity in the photometric error (L1 gets ``1 - ssim_weight``).
+        smoothness_weight: edge-aware smoothness weight at scale 0 (divided by ``2^s`` at scale ``s``).
+        use_automask: Monodepth2 auto-masking (pixels where the unwarped source already matches are ignored).
+        photometric_normalisation: ``"masked_mean"`` (TC-Depth/ManyDepth: sum of masked error over the mask
+            count) or ``"min_mean"`` (Monodepth2: mean over all pixels of ``min(r, r_id)``).
+        use_geometric: the geometric consistency loss between warped and interpolated depth.
+        geometric_weight: its weight.
+        use_cycle_mask: mask the geometric loss by the photometric forward-backward cycle error.
+        cycle_keep: fraction of pixels (lowest cycle error, whole batch) the cycle mask keeps.
+        use_motion_loss: teacher motion mask and consistency loss (inside ``motion_epochs``).
+        motion_ratio: a pixel is static where ``max(D_s/D_T, D_T/D_s) < motion_ratio``.
+        motion_epochs: first and last epoch (0-based, inclusive) of motion masking.
+        motion_gating: what the motion mask removes: ``"geometric"`` (reference: only the geometric loss) or
+            ``"photometric"`` (ManyDepth style: the photometric and the geometric loss).
+        consistency_weight: weight of the consistency loss against the teacher.
+        reference_weight: weight of the coarse (reference decoder) self-distillation loss.
+        min_depth, max_depth: depth range of ``disp_to_depth`` and of the depth clamps.
+        align_corners: sampling convention of every warp (colour and depth alike).
+        reference_align_corners_bug: reproduce the reference's depth sampling (grid built for
+            ``align_corners=True``, sampled with ``False``: up to half a pixel off).
+    """
+
+    scales: tuple[int, ...] = (0, 1, 2, 3)
+    ssim_weight: float = 0.85
+    smoothness_weight: float = 1e-3
+    use_automask: bool = True
+    photometric_normalisation: Literal["masked_mean", "min_mean"] = "masked_mean"
+    use_geometric: bool = True
+    geometric_weight: float = 0.1
+    use_cycle_mask: bool = True
+    cycle_keep: float = 0.7
+    use_motion_loss: bool = True
+    motion_ratio: float = 1.6
+    motion_epochs: tuple[int, int] = (0, 19)
+    motion_gating: Literal["geometric", "photometric"] = "geometric"
+    consistency_weight: float = 1.0
+    reference_weight: float = 1.0
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    align_corners: bool = True
+    reference_align_corners_bug: bool = False
+
+    def __post_init__(self) -> None:
+        def fail(field: str, expected: str) -> None:
+            raise ConfigError(f"LossConfig.{field}: expected {expected}, got {getattr(self, field)!r}")
+
+        self.scales = tuple(self.scales)
+        self.motion_epochs = tuple(self.motion_epochs)
+        if not self.scales or any(s < 0 for s in self.scales) or len(set(self.scales)) != len(self.scales):
+            fail("scales", "a non-empty list of distinct non-negative integers")
+        if not 0.0 <= self.ssim_weight <= 1.0:
+            fail("ssim_weight", "a value in [0, 1]")
+        for field in ("smoothness_weight", "geometric_weight", "consistency_weight", "reference_weight"):
+            if getattr(self, field) < 0:
+                fail(field, "a non-negative weight")
+        if self.photometric_normalisation not in ("masked_mean", "min_mean"):
+            fail("photometric_normalisation", "'masked_mean' or 'min_mean'")
+        if self.motion_gating not in ("geometric", "photometric"):
+            fail("motion_gating", "'geometric' or 'photometric'")
+        if not 0.0 < self.cycle_keep < 1.0:
+            fail("cycle_keep", "a fraction in (0, 1)")
+        if self.motion_ratio <= 1.0:
+            fail("motion_ratio", "a ratio > 1")
+        if len(self.motion_epochs) != 2 or not 0 <= self.motion_epochs[0] <= self.motion_epochs[1]:
+            fail("motion_epochs", "(first, last) with 0 <= first <= last")
+        if not 0.0 < self.min_depth < self.max_depth:
+            fail("max_depth" if self.min_depth > 0 else "min_depth", "0 < min_depth < max_depth")
+
+    def motion_active(self, epoch: int) -> bool:
+        """Whether the teacher's motion mask and consistency loss apply at ``epoch`` (the teacher is needed)."""
+        first, last = self.motion_epochs
+        return self.use_motion_loss and first <= epoch <= last

@@ -1,0 +1,383 @@
+"""The composed self-supervised objectives: TC-Depth (spec 4.1-4.8) and the single-frame Monodepth2 baseline.
+
+Inputs follow docs/architecture.md: a batched dataset sample (``color_0`` ``[B,3,3,H,W]`` in the frame order
+``[0, -1, 1]``, ``color_{s}``, ``K_0``, ``inv_K_0``), the model output dict and the poses
+``{-1: T_{0->-1}, 1: T_{0->1}}`` ``[B,4,4]``. Losses are computed in float32 with autocast disabled, whatever the
+precision of the inputs. The source frames are stacked on a leading frame axis ``F = 2`` (``-1``, ``+1``) so that
+each warp is one batched ``grid_sample``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from tcdepth.geometry import backproject, disp_to_depth, project
+from tcdepth.losses.config import LossConfig
+from tcdepth.losses.geometric import cycle_mask, geometric_consistency
+from tcdepth.losses.photometric import photometric_error
+from tcdepth.losses.smoothness import smoothness
+from tcdepth.losses.warp import misaligned_pixels, reproject, warp_frame
+
+SOURCE_FRAMES = (-1, 1)
+
+
+class LossResult(NamedTuple):
+    """``total``: scalar to minimise. ``terms``: detached weighted terms, keys ``"<term>/<scale>"``, ``"reference"``
+    and ``"total"``. ``masks``: ``"automask/<s>"`` ``[B,1,H,W]``, ``"cycle_mask/<s>"`` ``[B,2,H,W]`` (frames -1, +1),
+    ``"motion_mask/<s>"`` ``[B,1,H,W]`` (1 = static), only when asked and only for active terms."""
+
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    masks: dict[str, torch.Tensor]
+
+
+def reprojection_terms(images: torch.Tensor, target: torch.Tensor, ssim_weight: float = 0.85) -> torch.Tensor:
+    """Minimum over frames of the photometric error against ``target``.
+
+    Args:
+        images: ``[F,B,3,H,W]`` (warped or unwarped source frames).
+        target: ``[B,3,H,W]``.
+    Returns:
+        ``[B,1,H,W]``.
+    """
+    frames = images.shape[0]
+    errors = photometric_error(images.flatten(0, 1), target.repeat(frames, 1, 1, 1), ssim_weight)
+    return errors.unflatten(0, (frames, target.shape[0])).amin(dim=0)
+
+
+def automask(reprojection: torch.Tensor, identity: torch.Tensor, tie_noise: float = 1e-5) -> torch.Tensor:
+    """Monodepth2 auto-mask: 1 where warping beats the unwarped sources, ``r < r_id + N(0,1) * tie_noise``.
+
+    Args:
+        reprojection, identity: ``[B,1,H,W]``.
+    Returns:
+        ``[B,1,H,W]`` of 0/1, detached.
+    """
+    noisy_identity = identity + torch.randn_like(identity) * tie_noise
+    return (reprojection.detach() < noisy_identity.detach()).to(reprojection.dtype)
+
+
+def photometric_term(
+    reprojection: torch.Tensor,
+    identity: torch.Tensor,
+    mask: torch.Tensor,
+    normalisation: str = "masked_mean",
+    gate: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Photometric loss of one scale.
+
+    ``"masked_mean"``: ``sum(g m r) / (sum(g m) + 1e-7)`` (TC-Depth, ManyDepth). ``"min_mean"``:
+    ``mean(g (m r + (1 - m) r_id))``, i.e. Monodepth2's mean of ``min(r, r_id)``.
+
+    Args:
+        reprojection: ``r`` ``[B,1,H,W]``; identity: ``r_id`` ``[B,1,H,W]``.
+        mask: auto-mask ``m`` ``[B,1,H,W]`` (all ones when auto-masking is off).
+        gate: optional extra per-pixel weight ``g`` ``[B,1,H,W]`` (the motion mask in ManyDepth-style gating).
+    Returns:
+        scalar.
+    """
+    weights = mask if gate is None else mask * gate
+    if normalisation == "masked_mean":
+        return (weights * reprojection).sum() / (weights.sum() + 1e-7)
+    if normalisation == "min_mean":
+        per_pixel = mask * reprojection + (1 - mask) * identity
+        return per_pixel.mean() if gate is None else (gate * per_pixel).mean()
+    raise ValueError(f"normalisation: expected 'masked_mean' or 'min_mean', got {normalisation!r}")
+
+
+def cycle_error(
+    target: torch.Tensor,
+    source_depth: torch.Tensor,
+    pix: torch.Tensor,
+    K: torch.Tensor,
+    inv_K: torch.Tensor,
+    T_to_centre: torch.Tensor,
+    ssim_weight: float = 0.85,
+    align_corners: bool = True,
+) -> torch.Tensor:
+    """Photometric error of the centre image after a round trip into each source frame and back (detached).
+
+    ``I_0`` is warped into frame ``f`` with ``D_f`` and ``T_{f->0}`` (border padding), then back onto the centre
+    grid at ``pix`` (zeros padding), and compared with ``I_0``.
+
+    Args:
+        target: ``I_0`` ``[B,3,H,W]``.
+        source_depth: ``D_f`` ``[F,B,1,H,W]``.
+        pix: ``[F,B,H,W,2]`` centre pixels in frame ``f`` (from :func:`reproject`).
+        K, inv_K: ``[B,3,3]``.
+        T_to_centre: ``T_{f->0}`` ``[F,B,4,4]``.
+    Returns:
+        ``[F,B,1,H,W]``.
+    """
+    frames, b = source_depth.shape[:2]
+    with torch.no_grad():
+        points = backproject(source_depth.flatten(0, 1), inv_K.repeat(frames, 1, 1))
+        pix_in_centre = project(points, K.repeat(frames, 1, 1), T_to_centre.flatten(0, 1))
+        targets = target.repeat(frames, 1, 1, 1)
+        in_source = warp_frame(targets, pix_in_centre, "border", align_corners)
+        round_trip = warp_frame(in_source, pix.flatten(0, 1), "zeros", align_corners)
+        return photometric_error(round_trip, targets, ssim_weight).unflatten(0, (frames, b))
+
+
+def geometric_term(
+    consistency: torch.Tensor, mask: torch.Tensor, cycle_masks: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Geometric loss ``mean_p[ m * mean_f(M_f g_f) ]``: frames averaged, mean over all pixels (not the mask).
+
+    Args:
+        consistency: ``g_f`` ``[F,B,1,H,W]`` from :func:`geometric_consistency`.
+        mask: ``m`` ``[B,1,H,W]`` (auto-mask, times the motion mask when it gates).
+        cycle_masks: ``M_f`` ``[F,B,1,H,W]`` or None (no cycle masking).
+    Returns:
+        scalar.
+    """
+    per_frame = consistency if cycle_masks is None else cycle_masks * consistency
+    return (mask * per_frame.mean(dim=0)).mean()
+
+
+def motion_mask(student_depth: torch.Tensor, teacher_depth: torch.Tensor, ratio: float = 1.6) -> torch.Tensor:
+    """1 where student and teacher depth agree, ``max(D_s/D_T, D_T/D_s) < ratio`` (static), else 0.
+
+    Args:
+        student_depth, teacher_depth: ``[B,1,H,W]``, compared raw (no median alignment, as the reference).
+    Returns:
+        ``[B,1,H,W]`` of 0/1, detached.
+    """
+    student = student_depth.detach()
+    disagreement = torch.maximum(student / teacher_depth, teacher_depth / student)
+    return (disagreement < ratio).to(student_depth.dtype)
+
+
+def consistency_term(student_depth: torch.Tensor, teacher_depth: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+    """Pull moving pixels to the teacher: ``mean_p[(1 - static) |1/D_s - 1/D_T|]`` (scaled-disparity units).
+
+    Args:
+        student_depth: ``[B,1,H,W]``; teacher_depth: ``[B,1,H,W]`` (gets no gradient); static: ``[B,1,H,W]``.
+    Returns:
+        scalar.
+    """
+    return ((1 - static) * (1 / student_depth - 1 / teacher_depth.detach()).abs()).mean()
+
+
+def reference_term(coarse_disp: torch.Tensor, scaled_disp: torch.Tensor) -> torch.Tensor:
+    """Self-distillation of the coarse reference decoder: ``mean |up(coarse) - stopgrad(scaled_disp)|``.
+
+    Args:
+        coarse_disp: ``[B,V,1,h,w]`` scaled disparity of the reference decoder.
+        scaled_disp: ``[B,V,1,H,W]`` scaled disparity of the main decoder at scale 0 (detached here).
+    Returns:
+        scalar (mean over views and pixels).
+    """
+    size = scaled_disp.shape[-2:]
+    upsampled = _upsample(coarse_disp.flatten(0, 1), size).unflatten(0, coarse_disp.shape[:2])
+    return (upsampled - scaled_disp.detach()).abs().mean()
+
+
+def tcdepth_loss(
+    inputs: dict,
+    outputs: dict,
+    poses: dict,
+    teacher_disp: torch.Tensor | None,
+    epoch: int,
+    config: LossConfig | None = None,
+    return_masks: bool = False,
+) -> LossResult:
+    """The TC-Depth objective ``L = mean_s L_s + w_ref L_ref`` (spec 4.6-4.8).
+
+    ``L_s`` = photometric (min-reprojection, auto-mask) + consistency with the teacher (motion epochs) +
+    geometric (cycle-masked) + smoothness ``/ 2^s``. Every scale's disparity is upsampled to ``H x W`` before
+    warping (Monodepth2 v2 multiscale).
+
+    Args:
+        inputs: batched sample with ``color_0`` ``[B,3,3,H,W]``, ``color_{s}`` per scale, ``K_0``, ``inv_K_0``.
+        outputs: TCDepth outputs: ``disp`` list of ``[B,3,1,H/2^s,W/2^s]`` sigmoid disparity, ``coarse_disp``
+            ``[B,3,1,H/8,W/8]`` scaled disparity.
+        poses: ``{-1: T_{0->-1}, 1: T_{0->1}}``, each ``[B,4,4]``.
+        teacher_disp: the teacher's scale-0 sigmoid disparity ``[B,1,H,W]``; needed only when
+            ``config.motion_active(epoch)``.
+        epoch: 0-based epoch (selects the motion-masking window).
+    """
+    cfg = config or LossConfig()
+    frames = _check_frames(inputs, views=3)
+    with torch.autocast(frames.device.type, enabled=False):
+        frames, K, inv_K, T = _prepare(inputs, poses, frames)
+        b, _, _, h, w = frames.shape
+        target, sources = frames[:, 0], frames[:, 1:].transpose(0, 1)
+        identity = reprojection_terms(sources, target, cfg.ssim_weight)
+        teacher_depth = _teacher_depth(teacher_disp, cfg, epoch, (b, 1, h, w))
+        T_to_centre = torch.linalg.inv(T) if cfg.use_geometric and cfg.use_cycle_mask else None
+        views = 3 if cfg.use_geometric else 1
+        terms: dict[str, torch.Tensor] = {}
+        masks: dict[str, torch.Tensor] = {}
+        total = frames.new_zeros(())
+        for s in cfg.scales:
+            disp = _scale_disp(outputs, s, (b, 3, 1, h >> s, w >> s))
+            full_disp = _upsample(disp[:, :views].flatten(0, 1), (h, w)).unflatten(0, (b, views))
+            depth = disp_to_depth(full_disp, cfg.min_depth, cfg.max_depth)[1]
+            pix, depth_in_source, warped = _synthesise(depth[:, 0], sources, K, inv_K, T, cfg.align_corners)
+            reprojection = reprojection_terms(warped, target, cfg.ssim_weight)
+            mask = automask(reprojection, identity) if cfg.use_automask else torch.ones_like(reprojection)
+            static = None if teacher_depth is None else motion_mask(depth[:, 0], teacher_depth, cfg.motion_ratio)
+            scale_terms = {
+                "photometric": photometric_term(
+                    reprojection, identity, mask, cfg.photometric_normalisation,
+                    gate=static if cfg.motion_gating == "photometric" else None,
+                )
+            }
+            if cfg.smoothness_weight > 0:
+                colour = _scale_colour(inputs, s, disp.shape[-2:])
+                scale_terms["smoothness"] = cfg.smoothness_weight / 2**s * smoothness(disp[:, 0], colour)
+            if static is not None:
+                scale_terms["consistency"] = cfg.consistency_weight * consistency_term(
+                    depth[:, 0], teacher_depth, static
+                )
+                masks[f"motion_mask/{s}"] = static
+            if cfg.use_geometric:
+                source_depth = depth[:, 1:].transpose(0, 1)
+                sample_pix = misaligned_pixels(pix, h, w) if cfg.reference_align_corners_bug else pix
+                interpolated = warp_frame(
+                    source_depth.flatten(0, 1), sample_pix.flatten(0, 1), "zeros", cfg.align_corners
+                ).unflatten(0, (2, b))
+                consistency = geometric_consistency(
+                    depth_in_source.clamp(cfg.min_depth, cfg.max_depth),
+                    interpolated.clamp(cfg.min_depth, cfg.max_depth),
+                )
+                cycles = None
+                if cfg.use_cycle_mask:
+                    errors = cycle_error(
+                        target, source_depth, pix, K, inv_K, T_to_centre, cfg.ssim_weight, cfg.align_corners
+                    )
+                    cycles = torch.stack([cycle_mask(error, cfg.cycle_keep) for error in errors])
+                    masks[f"cycle_mask/{s}"] = cycles.squeeze(2).transpose(0, 1)
+                geo_mask = mask if static is None else mask * static
+                scale_terms["geometric"] = cfg.geometric_weight * geometric_term(consistency, geo_mask, cycles)
+            masks[f"automask/{s}"] = mask
+            total = total + sum(scale_terms.values()) / len(cfg.scales)
+            terms.update({f"{name}/{s}": value.detach() for name, value in scale_terms.items()})
+        if cfg.reference_weight > 0:
+            scaled = disp_to_depth(_scale_disp(outputs, 0, (b, 3, 1, h, w)), cfg.min_depth, cfg.max_depth)[0]
+            coarse = _coarse_disp(outputs, (b, 3, 1))
+            reference = cfg.reference_weight * reference_term(coarse, scaled)
+            terms["reference"] = reference.detach()
+            total = total + reference
+        terms["total"] = total.detach()
+    return LossResult(total, terms, masks if return_masks else {})
+
+
+def monodepth2_loss(
+    inputs: dict, outputs: dict, poses: dict, config: LossConfig | None = None, return_masks: bool = False
+) -> LossResult:
+    """The single-frame Monodepth2 objective: min-reprojection, auto-mask and smoothness, mean over scales.
+
+    The photometric loss is always Monodepth2's mean of ``min(r, r_id)`` (``config.photometric_normalisation``
+    is ignored); only ``scales``, ``ssim_weight``, ``smoothness_weight``, ``use_automask``, the depth range
+    and ``align_corners`` of ``config`` apply.
+
+    Args:
+        inputs: batched sample with ``color_0`` ``[B,V,3,H,W]`` (frames ``[0, -1, 1]``), ``color_{s}``, ``K_0``,
+            ``inv_K_0``.
+        outputs: Monodepth2 outputs: ``disp`` list of ``[B,1,H/2^s,W/2^s]`` sigmoid disparity.
+        poses: ``{-1: T_{0->-1}, 1: T_{0->1}}``, each ``[B,4,4]``.
+    """
+    cfg = config or LossConfig()
+    frames = _check_frames(inputs, views=3)
+    with torch.autocast(frames.device.type, enabled=False):
+        frames, K, inv_K, T = _prepare(inputs, poses, frames)
+        b, _, _, h, w = frames.shape
+        target, sources = frames[:, 0], frames[:, 1:].transpose(0, 1)
+        identity = reprojection_terms(sources, target, cfg.ssim_weight)
+        terms: dict[str, torch.Tensor] = {}
+        masks: dict[str, torch.Tensor] = {}
+        total = frames.new_zeros(())
+        for s in cfg.scales:
+            disp = _scale_disp(outputs, s, (b, 1, h >> s, w >> s))
+            depth = disp_to_depth(_upsample(disp, (h, w)), cfg.min_depth, cfg.max_depth)[1]
+            warped = _synthesise(depth, sources, K, inv_K, T, cfg.align_corners)[2]
+            reprojection = reprojection_terms(warped, target, cfg.ssim_weight)
+            mask = automask(reprojection, identity) if cfg.use_automask else torch.ones_like(reprojection)
+            scale_terms = {"photometric": photometric_term(reprojection, identity, mask, "min_mean")}
+            if cfg.smoothness_weight > 0:
+                colour = _scale_colour(inputs, s, disp.shape[-2:])
+                scale_terms["smoothness"] = cfg.smoothness_weight / 2**s * smoothness(disp, colour)
+            masks[f"automask/{s}"] = mask
+            total = total + sum(scale_terms.values()) / len(cfg.scales)
+            terms.update({f"{name}/{s}": value.detach() for name, value in scale_terms.items()})
+        terms["total"] = total.detach()
+    return LossResult(total, terms, masks if return_masks else {})
+
+
+def _synthesise(centre_depth, sources, K, inv_K, T, align_corners):
+    """Reproject the centre frame into every source and sample the sources there (one ``grid_sample``)."""
+    pix, depth_in_source = reproject(centre_depth, K, inv_K, T)
+    warped = warp_frame(sources.flatten(0, 1), pix.flatten(0, 1), "border", align_corners)
+    return pix, depth_in_source, warped.unflatten(0, sources.shape[:2])
+
+
+def _upsample(disp: torch.Tensor, size) -> torch.Tensor:
+    if tuple(disp.shape[-2:]) == tuple(size):
+        return disp
+    return F.interpolate(disp, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _check_frames(inputs: dict, views: int) -> torch.Tensor:
+    frames = inputs.get("color_0")
+    if frames is None or frames.dim() != 5 or frames.shape[1] != views or frames.shape[2] != 3:
+        got = None if frames is None else tuple(frames.shape)
+        raise ValueError(f"inputs['color_0']: expected [B,{views},3,H,W] frames in the order [0, -1, 1], got {got}")
+    return frames
+
+
+def _prepare(inputs: dict, poses: dict, frames: torch.Tensor):
+    b = frames.shape[0]
+    intrinsics = []
+    for key in ("K_0", "inv_K_0"):
+        mat = inputs.get(key)
+        if mat is None or mat.dim() != 3 or mat.shape[0] != b or mat.shape[-2:] not in ((3, 3), (4, 4)):
+            raise ValueError(f"inputs[{key!r}]: expected [B,3,3] with B={b}, got "
+                             f"{None if mat is None else tuple(mat.shape)}")
+        intrinsics.append(mat[:, :3, :3].float())
+    transforms = []
+    for frame in SOURCE_FRAMES:
+        pose = poses.get(frame)
+        if pose is None or tuple(pose.shape) != (b, 4, 4):
+            raise ValueError(f"poses[{frame}]: expected T_{{0->{frame}}} of shape [{b},4,4], got "
+                             f"{None if pose is None else tuple(pose.shape)}")
+        transforms.append(pose.float())
+    return frames.float(), intrinsics[0], intrinsics[1], torch.stack(transforms)
+
+
+def _scale_disp(outputs: dict, scale: int, shape) -> torch.Tensor:
+    disps = outputs.get("disp")
+    if disps is None or scale >= len(disps) or tuple(disps[scale].shape) != tuple(shape):
+        got = None if disps is None or scale >= len(disps) else tuple(disps[scale].shape)
+        raise ValueError(f"outputs['disp'][{scale}]: expected shape {list(shape)}, got {got}")
+    return disps[scale].float()
+
+
+def _coarse_disp(outputs: dict, leading) -> torch.Tensor:
+    coarse = outputs.get("coarse_disp")
+    if coarse is None or coarse.dim() != 5 or tuple(coarse.shape[:3]) != tuple(leading):
+        raise ValueError(f"outputs['coarse_disp']: expected [{', '.join(map(str, leading))},h,w], got "
+                         f"{None if coarse is None else tuple(coarse.shape)}")
+    return coarse.float()
+
+
+def _scale_colour(inputs: dict, scale: int, size) -> torch.Tensor:
+    colour = inputs.get(f"color_{scale}")
+    if colour is None or colour.dim() != 5 or tuple(colour.shape[-2:]) != tuple(size):
+        raise ValueError(f"inputs['color_{scale}']: expected [B,V,3,{size[0]},{size[1]}], got "
+                         f"{None if colour is None else tuple(colour.shape)}")
+    return colour[:, 0].float()
+
+
+def _teacher_depth(teacher_disp, cfg: LossConfig, epoch: int, shape) -> torch.Tensor | None:
+    if not cfg.motion_active(epoch):
+        return None
+    if teacher_disp is None or tuple(teacher_disp.shape) != tuple(shape):
+        raise ValueError(f"teacher_disp: expected the teacher's sigmoid disparity {list(shape)} at epoch {epoch} "
+                         f"(motion epochs {cfg.motion_epochs}), got "
+                         f"{None if teacher_disp is None else tuple(teacher_disp.shape)}")
+    return disp_to_depth(teacher_disp.detach().float(), cfg.min_depth, cfg.max_depth)[1]

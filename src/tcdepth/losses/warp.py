@@ -1,0 +1,57 @@
+"""View synthesis: reprojecting the centre frame's pixels into source frames and sampling them there."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from tcdepth.geometry import backproject, pixels_to_grid, project, transform_points
+
+
+def reproject(depth: torch.Tensor, K: torch.Tensor, inv_K: torch.Tensor, T: torch.Tensor):
+    """Where the pixels of the centre frame land in each source frame, and their depth there.
+
+    The centre frame is back-projected once and moved by every transform.
+
+    Args:
+        depth: ``[B,1,H,W]`` depth of the centre frame.
+        K, inv_K: ``[B,3,3]`` pixel intrinsics of the ``H x W`` image and their inverse.
+        T: ``[F,B,4,4]`` transforms ``T_{0->f}`` for ``F`` source frames.
+    Returns:
+        ``(pix [F,B,H,W,2], depth_in_source [F,B,1,H,W])``: pixel ``(u, v)`` in frame ``f`` and the ``z`` of
+        the point in frame ``f``'s camera, both on the centre grid.
+    """
+    frames, b = T.shape[:2]
+    points = backproject(depth, inv_K)
+    points = points.unsqueeze(0).expand(frames, -1, -1, -1, -1).flatten(0, 1)
+    moved = transform_points(points, T.flatten(0, 1))
+    pix = project(moved, K.repeat(frames, 1, 1))
+    return pix.unflatten(0, (frames, b)), moved[:, 2:3].unflatten(0, (frames, b))
+
+
+def warp_frame(
+    image: torch.Tensor, pix: torch.Tensor, padding_mode: str = "border", align_corners: bool = True
+) -> torch.Tensor:
+    """Bilinearly sample ``image`` at pixel coordinates ``pix`` (pixel centres at integers).
+
+    Args:
+        image: ``[N,C,h,w]`` to sample from.
+        pix: ``[N,H,W,2]`` pixel ``(u, v)`` in ``image``.
+        padding_mode: ``grid_sample`` padding outside the image (``"border"`` or ``"zeros"``).
+        align_corners: grid convention; for pixel coordinates both conventions sample the same points.
+    Returns:
+        ``[N,C,H,W]``.
+    """
+    h, w = image.shape[-2:]
+    grid = pixels_to_grid(pix, h, w, align_corners=align_corners)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
+
+
+def misaligned_pixels(pix: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixels that the reference's depth sampling actually reads for intended pixels ``pix`` ``[...,2]``.
+
+    The reference normalises with ``(W - 1)`` (``align_corners=True``) but samples with ``align_corners=False``,
+    i.e. it reads ``u' = u * W / (W - 1) - 0.5`` (and likewise for ``v``). Used only to reproduce that bug.
+    """
+    size = torch.tensor([width, height], device=pix.device, dtype=pix.dtype)
+    return pix * size / (size - 1) - 0.5

@@ -1,0 +1,35 @@
+import torch
+
+from tcdepth.losses import cycle_mask, geometric_consistency
+
+
+def test_geometric_consistency_is_relative_difference_and_scale_invariant():
+    a = torch.rand(2, 1, 4, 5) * 10 + 0.1
+    b = torch.rand(2, 1, 4, 5) * 10 + 0.1
+    expected = (a - b).abs() / torch.maximum(a, b)
+    assert torch.allclose(geometric_consistency(a, b), expected, atol=1e-6)
+    assert torch.allclose(geometric_consistency(3.7 * a, 3.7 * b), expected, atol=1e-6)
+    assert torch.all(geometric_consistency(a, a) == 0)
+
+
+def test_cycle_mask_keeps_lowest_70_percent_of_distinct_values():
+    errors = torch.randperm(200).float().reshape(2, 1, 10, 10) / 200
+    mask = cycle_mask(errors, keep=0.7)
+    assert mask.shape == errors.shape
+    assert mask.sum().item() == 140
+    kept = errors[mask.bool()]
+    dropped = errors[~mask.bool()]
+    assert kept.max() < dropped.min()
+
+
+def test_cycle_mask_quantile_is_over_the_whole_batch():
+    errors = torch.cat([torch.rand(1, 1, 6, 6) * 0.1, 0.5 + torch.rand(1, 1, 6, 6) * 0.1])
+    mask = cycle_mask(errors, keep=0.5)
+    assert mask[0].sum().item() == 36
+    assert mask[1].sum().item() == 0
+
+
+def test_cycle_mask_keeps_tied_zero_errors():
+    errors = torch.zeros(1, 1, 4, 4)
+    errors[..., 0, :] = 1.0
+    assert cycle_mask(errors).sum().item() == 12

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+
+from tcdepth.losses import photometric_error, ssim
+
+C1, C2 = 0.01**2, 0.03**2
+
+
+def naive_ssim(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-pixel loop over 3x3 reflection-padded windows of ``[C,H,W]`` arrays."""
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    yp = np.pad(y, ((0, 0), (1, 1), (1, 1)), mode="reflect")
+    out = np.zeros_like(x)
+    for c in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            for j in range(x.shape[2]):
+                wx = xp[c, i:i + 3, j:j + 3]
+                wy = yp[c, i:i + 3, j:j + 3]
+                mx, my = wx.mean(), wy.mean()
+                vx = (wx**2).mean() - mx**2
+                vy = (wy**2).mean() - my**2
+                cxy = (wx * wy).mean() - mx * my
+                s = (2 * mx * my + C1) * (2 * cxy + C2) / ((mx**2 + my**2 + C1) * (vx + vy + C2))
+                out[c, i, j] = min(max((1 - s) / 2, 0.0), 1.0)
+    return out
+
+
+def test_ssim_of_identical_images_is_zero():
+    x = torch.rand(2, 3, 7, 9)
+    assert torch.allclose(ssim(x, x), torch.zeros_like(x), atol=1e-6)
+
+
+def test_ssim_matches_naive_loop():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 2, 5, 6, generator=gen, dtype=torch.float64)
+    y = (x + 0.3 * torch.rand(1, 2, 5, 6, generator=gen, dtype=torch.float64)).clamp(0, 1)
+    expected = naive_ssim(x[0].numpy(), y[0].numpy())
+    np.testing.assert_allclose(ssim(x, y)[0].numpy(), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("c,d", [(0.3, 0.2), (0.6, -0.1)])
+def test_photometric_error_of_constant_offset(c, d):
+    # Constant images: no variance, so SSIM = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1) and
+    # (1 - SSIM) / 2 = d^2 / (2 ((c + d)^2 + c^2 + C1)).
+    target = torch.full((1, 3, 4, 5), c, dtype=torch.float64)
+    pred = target + d
+    dissim = d**2 / (2 * ((c + d) ** 2 + c**2 + C1))
+    expected = 0.85 * dissim + 0.15 * abs(d)
+    out = photometric_error(pred, target)
+    assert out.shape == (1, 1, 4, 5)
+    assert torch.allclose(out, torch.full_like(out, expected), atol=1e-12)
+
+
+def test_photometric_error_pure_l1_averages_channels():
+    target = torch.zeros(1, 3, 4, 4)
+    pred = torch.zeros(1, 3, 4, 4)
+    pred[:, 0] = 0.3
+    out = photometric_error(pred, target, ssim_weight=0.0)
+    assert torch.allclose(out, torch.full_like(out, 0.1))
