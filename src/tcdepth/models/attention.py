@@ -1,0 +1,228 @@
+"""Spatial-temporal attention of TC-Depth (spec sections 2 and 3).
+
+* Spatial attention is geometry-guided: the coarse depth of each view is back-projected with the intrinsics scaled to
+  the feature grid, and each position aggregates the values of all positions of the same view with weights
+  ``softmax_i(-||P_j - P_i|| / (2 sigma))`` (the reference's column-normalised kernel ``exp(-d / (2 sigma))``).
+  :class:`GeometricKernel` evaluates this without keeping an ``N x N`` matrix: in query chunks with a custom
+  backward (the distances are detached, so the only gradient goes to the values), or as one fused
+  ``scaled_dot_product_attention`` call with the distances as additive bias.
+* Temporal attention lets every view attend to each of the two other views (shared query/key projection), with all
+  six (query view, key view) pairs batched into one ``scaled_dot_product_attention`` call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tcdepth.geometry import backproject, invert_intrinsics, scale_intrinsics
+
+ATTENTION_IMPLS = ("auto", "chunked", "dense")
+# (query view, key view): every view attends to each of the two others, neighbours in index order.
+VIEW_PAIRS = ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
+
+
+def feature_points(depth: torch.Tensor, K: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+    """Back-project a feature-grid depth map with the image intrinsics scaled to that grid.
+
+    Args:
+        depth: ``[B,1,h,w]`` depth on the feature grid.
+        K: ``[B,3,3]`` pixel intrinsics of the ``image_size = (H, W)`` input image.
+    Returns:
+        points ``[B,N,3]``, ``N = h*w`` in row-major order.
+    """
+    h, w = depth.shape[-2:]
+    K_feat = scale_intrinsics(K.float(), w / image_size[1], h / image_size[0])
+    points = backproject(depth.float(), invert_intrinsics(K_feat))
+    return points.flatten(2).transpose(1, 2)
+
+
+def kernel_logits(query_points: torch.Tensor, points: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``-||q_j - p_i|| / (2 sigma)``: ``[B,Q,3]``, ``[B,N,3]`` -> ``[B,Q,N]`` (exact distances, float32)."""
+    dist = torch.cdist(query_points.float(), points.float(), compute_mode="donot_use_mm_for_euclid_dist")
+    return dist * (-0.5 / sigma)
+
+
+class _ChunkedKernelAggregation(torch.autograd.Function):
+    """``out = V @ softmax(logits)^T`` evaluated in query chunks; saves only the points (O(N) memory)."""
+
+    @staticmethod
+    def forward(ctx, points, values, sigma, chunk_size):
+        out = torch.empty_like(values)
+        for start in range(0, points.shape[1], chunk_size):
+            weights = torch.softmax(kernel_logits(points[:, start:start + chunk_size], points, sigma), dim=-1)
+            out[:, :, start:start + chunk_size] = values @ weights.transpose(1, 2).to(values.dtype)
+        ctx.save_for_backward(points)
+        ctx.sigma, ctx.chunk_size = sigma, chunk_size
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (points,) = ctx.saved_tensors
+        grad_values = None
+        for start in range(0, points.shape[1], ctx.chunk_size):
+            weights = torch.softmax(kernel_logits(points[:, start:start + ctx.chunk_size], points, ctx.sigma), -1)
+            part = grad_out[:, :, start:start + ctx.chunk_size] @ weights.to(grad_out.dtype)
+            grad_values = part if grad_values is None else grad_values + part
+        return None, grad_values, None, None
+
+
+class GeometricKernel:
+    """The spatial attention kernel of one forward pass, built once from the points and shared by all blocks.
+
+    Args:
+        points: ``[B,N,3]`` 3D points of each view (no gradient flows into them).
+        sigma: kernel scale; weights are ``softmax_i(-||P_j - P_i|| / (2 sigma))``.
+        impl: ``"chunked"`` (query chunks, custom backward, linear memory), ``"dense"`` (one fused
+            ``scaled_dot_product_attention`` with an ``[B,N,N]`` bias kept for all blocks), or ``"auto"``
+            (dense on CUDA, chunked elsewhere; see docs/models.md for the measurements).
+        chunk_size: queries per chunk for the chunked path.
+    """
+
+    def __init__(self, points: torch.Tensor, sigma: float, impl: str = "auto", chunk_size: int = 512):
+        if impl not in ATTENTION_IMPLS:
+            raise ValueError(f"attention impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
+        if points.dim() != 3 or points.shape[-1] != 3:
+            raise ValueError(f"points must be [B,N,3], got {tuple(points.shape)}")
+        self.points = points.detach()
+        self.sigma = sigma
+        self.impl = ("dense" if points.is_cuda else "chunked") if impl == "auto" else impl
+        self.chunk_size = chunk_size
+        self._bias: torch.Tensor | None = None
+
+    def aggregate(self, values: torch.Tensor) -> torch.Tensor:
+        """``F_j = sum_i W_ji V_i``: values ``[B,C,N]`` -> ``[B,C,N]``."""
+        if self.impl == "chunked":
+            return _ChunkedKernelAggregation.apply(self.points, values, self.sigma, self.chunk_size)
+        if self._bias is None:
+            self._bias = kernel_logits(self.points, self.points, self.sigma).unsqueeze(1)
+        b, c, n = values.shape
+        head_dim = math.gcd(c, 64)
+        heads = c // head_dim
+        v = values.reshape(b, heads, head_dim, n).transpose(2, 3)
+        zeros = values.new_zeros(b, 1, n, head_dim).expand(b, heads, n, head_dim)
+        out = F.scaled_dot_product_attention(zeros, zeros, v, attn_mask=self._bias.to(values.dtype))
+        return out.transpose(2, 3).reshape(b, c, n)
+
+    def raw_kernel(self, index: slice | int = slice(None)) -> torch.Tensor:
+        """Unnormalised kernel ``exp(-d/(2 sigma))`` ``[b,N,N]`` of the views ``points[index]`` (for logging)."""
+        pts = self.points[index]
+        pts = pts.unsqueeze(0) if pts.dim() == 2 else pts
+        return kernel_logits(pts, pts, self.sigma).exp()
+
+
+class SpatialAttention(nn.Module):
+    """One geometry-guided spatial attention block (spec 2.2) on views folded into the batch ``[B',C,h,w]``."""
+
+    def __init__(self, channels: int, gamma_init: float = 0.7):
+        super().__init__()
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.project_context = nn.Sequential(nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels))
+        self.project_input = nn.Sequential(nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels))
+        self.fuse = nn.Sequential(nn.Conv2d(2 * channels, channels, 1), nn.BatchNorm2d(channels))
+        self.gamma = nn.Parameter(torch.tensor(float(gamma_init)))
+
+    def forward(self, x: torch.Tensor, kernel: GeometricKernel) -> torch.Tensor:
+        b, c, h, w = x.shape
+        context = kernel.aggregate(self.value(x).reshape(b, c, h * w)).reshape(b, c, h, w)
+        fused = self.fuse(torch.cat([self.project_context(context), self.project_input(x)], dim=1))
+        return self.gamma * fused + x
+
+
+class TemporalAttention(nn.Module):
+    """One temporal attention block (spec 3.1) on the three views ``[B,3,C,h,w]`` (order 0, -1, +1).
+
+    Each view attends separately to each of the two others; the two contexts are summed and fused with the view
+    by a 1x1 conv on ``concat[X_r, M_r]`` with a plain residual.
+    """
+
+    def __init__(self, channels: int, reduction: int = 8):
+        super().__init__()
+        reduced = max(1, channels // reduction)
+        self.query_key = nn.Sequential(nn.Conv2d(channels, reduced, 1), nn.BatchNorm2d(reduced))
+        self.value = nn.Conv2d(channels, reduced, 1)
+        self.out = nn.Conv2d(reduced, channels, 1)
+        self.fuse = nn.Conv2d(2 * channels, channels, 1)
+
+    def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, v, c, h, w = x.shape
+        folded = x.reshape(b * v, c, h, w)
+        qk = self.query_key(folded).reshape(b, v, -1, h * w).transpose(2, 3)
+        val = self.value(folded).reshape(b, v, -1, h * w).transpose(2, 3)
+        return qk, val  # [B,3,N,C']
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, v, c, h, w = x.shape
+        if v != 3:
+            raise ValueError(f"temporal attention expects 3 views [B,3,C,h,w], got {tuple(x.shape)}")
+        qk, val = self._project(x)
+        query_views = [q for q, _ in VIEW_PAIRS]
+        key_views = [k for _, k in VIEW_PAIRS]
+        context = F.scaled_dot_product_attention(qk[:, query_views], qk[:, key_views], val[:, key_views])
+        context = self.out(context.transpose(2, 3).reshape(b * 6, -1, h, w))
+        summed = context.reshape(b, 3, 2, c, h, w).sum(dim=2)
+        fused = self.fuse(torch.cat([x, summed], dim=2).reshape(b * 3, 2 * c, h, w))
+        return x + fused.reshape(b, 3, c, h, w)
+
+    def centre_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention maps ``A^{0->-1}, A^{0->+1}`` ``[B,2,N,N]`` (rows sum to 1), for logging."""
+        qk, _ = self._project(x)
+        scores = qk[:, :1] @ qk[:, 1:].transpose(2, 3) / math.sqrt(qk.shape[-1])
+        return torch.softmax(scores, dim=-1)
+
+
+class SpatialTemporalModule(nn.Module):
+    """``num_blocks`` x (spatial attention, then temporal attention), separate weights (spec 3.2).
+
+    Args:
+        channels: width of the context feature.
+        use_spatial / use_temporal: ablation switches (a disabled half is not built).
+    """
+
+    def __init__(self, channels: int, num_blocks: int = 3, use_spatial: bool = True, use_temporal: bool = True,
+                 sigma: float = 0.25, gamma_init: float = 0.7, reduction: int = 8, impl: str = "auto",
+                 chunk_size: int = 512):
+        super().__init__()
+        if impl not in ATTENTION_IMPLS:
+            raise ValueError(f"attention impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
+        self.use_spatial, self.use_temporal = use_spatial, use_temporal
+        self.sigma, self.impl, self.chunk_size = sigma, impl, chunk_size
+        self.spatial = nn.ModuleList(SpatialAttention(channels, gamma_init) for _ in range(num_blocks)) \
+            if use_spatial else None
+        self.temporal = nn.ModuleList(TemporalAttention(channels, reduction) for _ in range(num_blocks)) \
+            if use_temporal else None
+        self.num_blocks = num_blocks
+
+    def forward(self, x: torch.Tensor, points: torch.Tensor | None = None, return_attention: bool = False):
+        """Fuse the context features of the three views.
+
+        Args:
+            x: ``[B,3,C,h,w]`` context features (order 0, -1, +1).
+            points: ``[B*3,N,3]`` back-projected coarse depth of each view (batch-major: index ``b*3 + v``);
+                required when spatial attention is on.
+            return_attention: also return the maps for logging (built only then).
+        Returns:
+            ``(fused [B,3,C,h,w], attention)`` where attention is None or a dict with ``"spatial"`` ``[B,N,N]``
+            (raw kernel of the centre view) and/or ``"temporal"`` ``[B,2,N,N]`` (first block, centre view).
+        """
+        b, v, c, h, w = x.shape
+        kernel = None
+        if self.use_spatial:
+            if points is None or points.shape != (b * v, h * w, 3):
+                raise ValueError(f"spatial attention needs points [B*3,N,3] = {(b * v, h * w, 3)}, got "
+                                 f"{None if points is None else tuple(points.shape)}")
+            kernel = GeometricKernel(points, self.sigma, self.impl, self.chunk_size)
+        attention = {} if return_attention else None
+        for index in range(self.num_blocks):
+            if self.spatial is not None:
+                x = self.spatial[index](x.reshape(b * v, c, h, w), kernel).reshape(b, v, c, h, w)
+            if self.temporal is not None:
+                if return_attention and index == 0:
+                    attention["temporal"] = self.temporal[index].centre_maps(x)
+                x = self.temporal[index](x)
+        if return_attention and kernel is not None:
+            attention["spatial"] = kernel.raw_kernel(slice(0, None, v))
+        return x, attention

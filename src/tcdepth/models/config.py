@@ -1,0 +1,93 @@
+"""``ModelConfig``: the typed description from which ``build_model`` / ``build_pose_net`` build the networks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tcdepth.config import ConfigError
+
+ENCODERS = ("drn_c_26", "drn_d_54", "drn_tiny", "resnet18", "resnet50", "efficientnet_lite0")
+MONODEPTH2_ENCODERS = ("resnet18", "resnet50")
+SHIPPED_WEIGHTS = "shipped"
+
+
+@dataclass
+class ModelConfig:
+    """Network settings (the ``model:`` section of a config file).
+
+    Attributes:
+        architecture: ``"tcdepth"`` (3-frame model with spatial-temporal attention) or ``"monodepth2"``
+            (single-frame baseline / motion-loss teacher; ResNet encoders only).
+        encoder: depth encoder; ``drn_tiny`` is DRN-C-26 with every width scaled by ``tiny_width``.
+        tiny_width: width multiplier of ``drn_tiny`` (0 < w <= 1).
+        pretrained: ImageNet checkpoint file for the depth encoder (public fyu/drn or torchvision key names), or
+            ``"shipped"`` for the EfficientNet-Lite0 weights installed with its package; None: random init.
+        pose_layers: ResNet depth of the pose encoder (18 or 50).
+        pose_pretrained: torchvision ResNet checkpoint for the pose encoder (conv1 weights are repeated for the
+            two frames and halved), or None.
+        num_blocks: spatial-temporal blocks.
+        use_spatial, use_temporal: ablation switches of the two attention halves.
+        sigma: spatial kernel scale, weights ``softmax(-d / (2 sigma))`` (reference: 0.3 * 30/36 = 0.25).
+        gamma_init: initial value of the learnable spatial residual weight.
+        temporal_reduction: channel reduction of the temporal query/key/value projections.
+        attention_impl: ``"auto"`` | ``"chunked"`` | ``"dense"`` (see ``GeometricKernel``).
+        attention_chunk_size: query positions per chunk of the chunked spatial attention.
+        upsample_mode: decoder upsampling; None picks bilinear for tcdepth and nearest for monodepth2.
+        min_depth, max_depth: depth range of the sigmoid disparity (``disp_to_depth``) and of the reference bins.
+        num_reference_bins: disparity bins of the reference decoder.
+    """
+
+    architecture: Literal["tcdepth", "monodepth2"] = "tcdepth"
+    encoder: str = "drn_c_26"
+    tiny_width: float = 0.25
+    pretrained: str | None = None
+    pose_layers: int = 18
+    pose_pretrained: str | None = None
+    num_blocks: int = 3
+    use_spatial: bool = True
+    use_temporal: bool = True
+    sigma: float = 0.25
+    gamma_init: float = 0.7
+    temporal_reduction: int = 8
+    attention_impl: Literal["auto", "chunked", "dense"] = "auto"
+    attention_chunk_size: int = 512
+    upsample_mode: Literal["bilinear", "nearest"] | None = None
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    num_reference_bins: int = 256
+
+    def __post_init__(self):
+        if self.architecture not in ("tcdepth", "monodepth2"):
+            raise ConfigError(f"model.architecture: expected 'tcdepth' or 'monodepth2', got {self.architecture!r}")
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"model.encoder: expected one of {list(ENCODERS)}, got {self.encoder!r}")
+        if self.architecture == "monodepth2" and self.encoder not in MONODEPTH2_ENCODERS:
+            raise ConfigError(f"model.encoder: monodepth2 needs one of {list(MONODEPTH2_ENCODERS)}, "
+                              f"got {self.encoder!r}")
+        if not 0.0 < self.tiny_width <= 1.0:
+            raise ConfigError(f"model.tiny_width: expected 0 < w <= 1, got {self.tiny_width}")
+        if self.pretrained == SHIPPED_WEIGHTS and self.encoder != "efficientnet_lite0":
+            raise ConfigError(f"model.pretrained: {SHIPPED_WEIGHTS!r} weights exist only for efficientnet_lite0; "
+                              f"give a checkpoint file for {self.encoder}")
+        if self.pose_layers not in (18, 50):
+            raise ConfigError(f"model.pose_layers: expected 18 or 50, got {self.pose_layers}")
+        if self.num_blocks < 0:
+            raise ConfigError(f"model.num_blocks: expected >= 0, got {self.num_blocks}")
+        if self.sigma <= 0:
+            raise ConfigError(f"model.sigma: expected > 0, got {self.sigma}")
+        if self.temporal_reduction < 1:
+            raise ConfigError(f"model.temporal_reduction: expected >= 1, got {self.temporal_reduction}")
+        if self.attention_impl not in ("auto", "chunked", "dense"):
+            raise ConfigError(f"model.attention_impl: expected auto, chunked or dense, got {self.attention_impl!r}")
+        if self.attention_chunk_size < 1:
+            raise ConfigError(f"model.attention_chunk_size: expected >= 1, got {self.attention_chunk_size}")
+        if self.upsample_mode is None:
+            self.upsample_mode = "bilinear" if self.architecture == "tcdepth" else "nearest"
+        if self.upsample_mode not in ("bilinear", "nearest"):
+            raise ConfigError(f"model.upsample_mode: expected bilinear or nearest, got {self.upsample_mode!r}")
+        if not 0 < self.min_depth < self.max_depth:
+            raise ConfigError(f"model.min_depth/max_depth: expected 0 < min < max, got {self.min_depth}, "
+                              f"{self.max_depth}")
+        if self.num_reference_bins < 2:
+            raise ConfigError(f"model.num_reference_bins: expected >= 2, got {self.num_reference_bins}")

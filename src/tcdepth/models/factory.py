@@ -1,0 +1,57 @@
+"""Build networks from a :class:`~tcdepth.models.config.ModelConfig`."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from tcdepth.models.attention import SpatialTemporalModule
+from tcdepth.models.config import SHIPPED_WEIGHTS, ModelConfig
+from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
+from tcdepth.models.drn import drn_c_26, drn_d_54
+from tcdepth.models.efficientnet import EfficientNetLite0Encoder, shipped_lite0_weights
+from tcdepth.models.pose import PoseNet
+from tcdepth.models.pretrained import load_pretrained
+from tcdepth.models.resnet import ResNetContextEncoder, ResNetEncoder
+from tcdepth.models.tcdepth_model import Monodepth2, TCDepth
+
+
+def build_context_encoder(cfg: ModelConfig) -> nn.Module:
+    """Output-stride-8 encoder of the TC-Depth path, initialised from ``cfg.pretrained`` when given."""
+    if cfg.encoder == "drn_c_26":
+        encoder = drn_c_26()
+    elif cfg.encoder == "drn_tiny":
+        encoder = drn_c_26(cfg.tiny_width)
+    elif cfg.encoder == "drn_d_54":
+        encoder = drn_d_54()
+    elif cfg.encoder == "efficientnet_lite0":
+        encoder = EfficientNetLite0Encoder()
+    else:
+        encoder = ResNetContextEncoder(int(cfg.encoder.removeprefix("resnet")))
+    if cfg.pretrained is not None:
+        path = shipped_lite0_weights() if cfg.pretrained == SHIPPED_WEIGHTS else cfg.pretrained
+        load_pretrained(encoder.resnet if isinstance(encoder, ResNetContextEncoder) else encoder, path)
+    return encoder
+
+
+def build_model(cfg: ModelConfig) -> TCDepth | Monodepth2:
+    """The depth network of ``cfg.architecture``."""
+    if cfg.architecture == "monodepth2":
+        encoder = ResNetEncoder(int(cfg.encoder.removeprefix("resnet")))
+        if cfg.pretrained is not None:
+            load_pretrained(encoder, cfg.pretrained)
+        return Monodepth2(encoder, DepthDecoder.for_monodepth2(encoder.num_ch_enc, cfg.upsample_mode))
+    encoder = build_context_encoder(cfg)
+    st_module = SpatialTemporalModule(encoder.num_ch_ctx, cfg.num_blocks, cfg.use_spatial, cfg.use_temporal,
+                                      cfg.sigma, cfg.gamma_init, cfg.temporal_reduction, cfg.attention_impl,
+                                      cfg.attention_chunk_size)
+    reference = ReferenceDecoder(encoder.num_ch_ctx, cfg.num_reference_bins, cfg.min_depth, cfg.max_depth)
+    decoder = DepthDecoder.for_tcdepth(encoder.num_ch_skips, encoder.num_ch_ctx, cfg.upsample_mode)
+    return TCDepth(encoder, st_module, reference, decoder)
+
+
+def build_pose_net(cfg: ModelConfig) -> PoseNet:
+    """The pose network (ResNet on two stacked frames), initialised from ``cfg.pose_pretrained`` when given."""
+    pose = PoseNet(cfg.pose_layers)
+    if cfg.pose_pretrained is not None:
+        load_pretrained(pose.encoder, cfg.pose_pretrained)
+    return pose

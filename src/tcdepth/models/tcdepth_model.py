@@ -1,0 +1,109 @@
+"""Composed depth networks: ``TCDepth`` (3-frame, spatial-temporal attention) and ``Monodepth2`` (1 frame)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from tcdepth.models.attention import SpatialTemporalModule, feature_points
+from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
+from tcdepth.models.resnet import ResNetEncoder
+
+SIZE_MULTIPLE = 32
+NUM_VIEWS = 3
+ALL_VIEWS = (0, 1, 2)
+
+
+def check_image_size(height: int, width: int) -> None:
+    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or height <= 0 or width <= 0:
+        raise ValueError(f"image height and width must be positive multiples of {SIZE_MULTIPLE}, got "
+                         f"{height}x{width}")
+
+
+class TCDepth(nn.Module):
+    """TC-Depth: shared encoder on the three frames, reference decoder, spatial-temporal module, depth decoder.
+
+    The encoder exposes ``num_ch_skips`` (3 widths) and ``num_ch_ctx`` and returns
+    ``[skip@1/2, skip@1/4, skip@1/8, ctx@1/8]``.
+
+    For streaming, call :meth:`encode` once per frame, stack the per-frame features of a triplet along a view axis
+    and call :meth:`decode_from_features` with ``decode_views=(0,)`` to decode only the centre frame.
+    """
+
+    def __init__(self, encoder: nn.Module, st_module: SpatialTemporalModule, reference_decoder: ReferenceDecoder,
+                 decoder: DepthDecoder):
+        super().__init__()
+        self.encoder = encoder
+        self.reference_decoder = reference_decoder
+        self.st_module = st_module
+        self.decoder = decoder
+
+    def encode(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Per-frame encoder features: ``images [N,3,H,W]`` -> ``[skip2, skip4, skip8, ctx]`` each ``[N,C,.,.]``."""
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"encode expects images [N,3,H,W], got {tuple(images.shape)}")
+        check_image_size(*images.shape[-2:])
+        return self.encoder(images)
+
+    def decode_from_features(self, features: Sequence[torch.Tensor], K: torch.Tensor, image_size: tuple[int, int],
+                             decode_views: Sequence[int] = ALL_VIEWS, return_attention: bool = False) -> dict:
+        """Attention and decoding from the encoder features of a triplet.
+
+        Args:
+            features: ``[skip2, skip4, skip8, ctx]``, each ``[B,3,C,h_i,w_i]`` (views 0, -1, +1).
+            K: ``[B,3,3]`` pixel intrinsics of the ``image_size = (H, W)`` input.
+            decode_views: view indices (0 = centre, 1 = previous, 2 = next) whose disparity is decoded.
+        Returns:
+            ``disp``: list over scales 0..3 of ``[B,len(decode_views),1,H/2^s,W/2^s]``; ``coarse_disp``
+            ``[B,3,1,h,w]``; ``attention`` when asked.
+        """
+        ctx = features[-1]
+        b, v = ctx.shape[:2]
+        if v != NUM_VIEWS:
+            raise ValueError(f"expected features of {NUM_VIEWS} views [B,3,C,h,w], got {tuple(ctx.shape)}")
+        if K.shape != (b, 3, 3):
+            raise ValueError(f"K must be [B,3,3] = {(b, 3, 3)} pixel intrinsics, got {tuple(K.shape)}")
+        h, w = ctx.shape[-2:]
+        coarse_disp = self.reference_decoder(ctx.flatten(0, 1))
+        points = None
+        if self.st_module.use_spatial:
+            with torch.no_grad():
+                points = feature_points(1.0 / coarse_disp, K.repeat_interleave(v, dim=0), image_size)
+        fused, attention = self.st_module(ctx, points, return_attention)
+        views = list(decode_views)
+        decoder_input = [f[:, views].flatten(0, 1) for f in features[:-1]] + [fused[:, views].flatten(0, 1)]
+        disps = [d.unflatten(0, (b, len(views))) for d in self.decoder(decoder_input)]
+        out = {"disp": disps, "coarse_disp": coarse_disp.reshape(b, v, 1, h, w)}
+        if return_attention:
+            out["attention"] = attention
+        return out
+
+    def forward(self, frames: torch.Tensor, K: torch.Tensor, return_attention: bool = False,
+                decode_views: Sequence[int] = ALL_VIEWS) -> dict:
+        """``frames [B,3,3,H,W]`` in ``[0, 1]`` (order 0, -1, +1) and ``K [B,3,3]`` -> outputs (see
+        :meth:`decode_from_features`). The encoder runs once on all ``3B`` frames."""
+        if frames.dim() != 5 or frames.shape[1] != NUM_VIEWS or frames.shape[2] != 3:
+            raise ValueError(f"TCDepth expects a triplet [B,3,3,H,W] (frames 0, -1, +1), got {tuple(frames.shape)}")
+        b = frames.shape[0]
+        if K.shape != (b, 3, 3):
+            raise ValueError(f"K must be [B,3,3] = {(b, 3, 3)} pixel intrinsics, got {tuple(K.shape)}")
+        features = [f.unflatten(0, (b, NUM_VIEWS)) for f in self.encode(frames.flatten(0, 1))]
+        return self.decode_from_features(features, K, tuple(frames.shape[-2:]), decode_views, return_attention)
+
+
+class Monodepth2(nn.Module):
+    """Single-frame baseline and motion-loss teacher: ResNet encoder + Monodepth2 decoder."""
+
+    def __init__(self, encoder: ResNetEncoder, decoder: DepthDecoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, image: torch.Tensor) -> dict:
+        """``image [B,3,H,W]`` in ``[0, 1]`` -> ``{"disp": [B,1,H/2^s,W/2^s] for s = 0..3}``."""
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"Monodepth2 expects an image [B,3,H,W], got {tuple(image.shape)}")
+        check_image_size(*image.shape[-2:])
+        return {"disp": self.decoder(self.encoder(image))}

@@ -1,0 +1,61 @@
+"""Save and load network weights as safetensors with the ``ModelConfig`` stored in the file's metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from safetensors import safe_open
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
+from torch import nn
+
+from tcdepth.config import from_dict, to_dict
+from tcdepth.io import atomic_write_bytes
+from tcdepth.models.config import ModelConfig
+from tcdepth.models.factory import build_model, build_pose_net
+from tcdepth.models.pose import PoseNet
+
+FORMAT = "tcdepth-weights-v1"
+
+
+def save_weights(model: nn.Module, cfg: ModelConfig, path: str | Path) -> None:
+    """Write ``model``'s state (a depth network or a ``PoseNet``) and ``cfg`` to ``path`` atomically."""
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "network": "pose" if isinstance(model, PoseNet) else "depth",
+                "model_config": json.dumps(to_dict(cfg))}
+    atomic_write_bytes(path, safetensors_bytes(state, metadata=metadata))
+
+
+def load_weights(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ModelConfig]:
+    """Rebuild the network saved by :func:`save_weights` and load its state.
+
+    Raises ValueError naming the missing, unexpected and shape-mismatched keys when the file does not fit the
+    architecture its config describes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise ValueError(f"{path} is not a safetensors file: {err}") from err
+    if metadata.get("format") != FORMAT or "model_config" not in metadata:
+        raise ValueError(f"{path}: not a tcdepth weights file (metadata format {metadata.get('format')!r}, "
+                         f"expected {FORMAT!r} with a model_config)")
+    cfg = from_dict(ModelConfig, json.loads(metadata["model_config"]), prefix="model")
+    build_cfg = dataclasses.replace(cfg, pretrained=None, pose_pretrained=None)
+    model = build_pose_net(build_cfg) if metadata.get("network") == "pose" else build_model(build_cfg)
+    state = load_file(str(path), device=device)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+                        for k in set(state) & set(own) if state[k].shape != own[k].shape)
+    if missing or unexpected or mismatched:
+        raise ValueError(f"{path}: weights do not match the {cfg.architecture}/{cfg.encoder} architecture: "
+                         f"missing {missing[:10]}, unexpected {unexpected[:10]}, shape-mismatched {mismatched[:10]}")
+    model.load_state_dict(state)
+    return model.to(device), cfg
