@@ -12,34 +12,14 @@ from tcdepth.data.kitti import (
     velodyne_depth_map,
 )
 
+from .writers import write_kitti_calib, write_scan
+
 CALIB_EXAMPLE = Path("/work/shared/kitti_splits/calib_example")
-
-
-def write_calib(folder: Path) -> None:
-    """Velodyne (x fwd, y left, z up) -> camera (x right, y down, z fwd), shifted 0.5 m right; P has a tx column."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "calib_velo_to_cam.txt").write_text(
-        "calib_time: 15-Mar-2012 11:45:23\n"
-        "R: 0 -1 0 0 0 -1 1 0 0\n"
-        "T: 0.5 0 0\n"
-    )
-    (folder / "calib_cam_to_cam.txt").write_text(
-        "calib_time: 09-Jan-2012 14:00:15\n"
-        "S_rect_02: 40 20\n"
-        "R_rect_00: 1 0 0 0 1 0 0 0 1\n"
-        "P_rect_02: 100 0 20 10 0 100 10 0 0 0 1 0\n"
-    )
-
-
-def write_scan(path: Path, xyz: list[tuple[float, float, float]]) -> None:
-    points = np.concatenate([np.asarray(xyz, np.float32), np.full((len(xyz), 1), 0.3, np.float32)], axis=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    points.astype(np.float32).tofile(path)
 
 
 def test_depth_map_matches_hand_computed_pixels(tmp_path):
     # camera point (X, Y, Z) = (0.5 - y, -z, x); u = (100 X + 20 Z + 10) / Z, v = (100 Y + 10 Z) / Z; pixel = round - 1
-    write_calib(tmp_path)
+    write_kitti_calib(tmp_path)
     scan = tmp_path / "scan.bin"
     write_scan(scan, [
         (10.0, 0.5, 0.0),     # u = 21, v = 10 -> pixel (20, 9), depth 10
@@ -63,7 +43,7 @@ def test_depth_map_matches_hand_computed_pixels(tmp_path):
 
 def test_closest_point_wins_whatever_the_order(tmp_path):
     # velodyne (z_cam, 0.5 - (z_cam - 10) / 100, 0) lands on u = 20 + (100 X + 10) / Z = 21 -> pixel (20, 9) for any z
-    write_calib(tmp_path)
+    write_kitti_calib(tmp_path)
     scan = tmp_path / "scan.bin"
     for depths in ([6.0, 5.0, 7.0], [7.0, 6.0, 5.0], [5.0, 7.0, 6.0]):
         write_scan(scan, [(z, 0.5 - (z - 10.0) / 100.0, 0.0) for z in depths])
@@ -143,6 +123,6 @@ def test_malformed_calibration_names_file_and_line(tmp_path):
 
 
 def test_missing_projection_names_the_key(tmp_path):
-    write_calib(tmp_path)
-    with pytest.raises(ValueError, match="P_rect_03"):
-        kitti_intrinsics(tmp_path, cam=3)
+    write_kitti_calib(tmp_path)
+    with pytest.raises(ValueError, match="P_rect_01"):
+        kitti_intrinsics(tmp_path, cam=1)
