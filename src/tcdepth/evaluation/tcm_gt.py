@@ -1,0 +1,193 @@
+"""Ground truth for the Temporal Consistency Metric that anyone can rebuild.
+
+* :func:`synthetic_tcm_snippets`: from the synthetic native layout (docs/architecture.md): exact depths, poses and
+  correspondences.
+* :func:`kitti_tcm_snippet`: from KITTI raw + odometry ground-truth poses: sparse target LiDAR, densified source
+  LiDAR, ``T_target->source`` of camera 2 and correspondences by projecting the target LiDAR points.
+
+Snippets are stored one ``.npz`` per snippet (:func:`save_snippet` / :func:`load_snippet`), layout in
+docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from scipy.interpolate import griddata
+
+from tcdepth.evaluation.tcm import WINDOW_FRAME_IDS, TCMSnippet, pixel_rays, source_ids
+from tcdepth.io import atomic_write_bytes
+
+#: KITTI raw drives of the TCM split and their odometry sequence (the odometry frame index equals the raw one).
+ODOMETRY_SEQUENCES = {
+    "2011_10_03/2011_10_03_drive_0027_sync": "00",
+    "2011_09_30/2011_09_30_drive_0018_sync": "05",
+    "2011_09_30/2011_09_30_drive_0027_sync": "07",
+}
+
+
+def synthetic_tcm_snippets(sequence_dir: str | Path, centre_frames, window: int = 3) -> list[TCMSnippet]:
+    """TCM ground truth of a synthetic sequence in the native layout for the given centre frames.
+
+    Depth ``+inf`` (sky) becomes 0 (unknown); ``T_target->source = inv(P_s) @ P_t`` from the camera-to-world
+    poses; coordinates and visibility are ``coords_{k:+d}`` / ``visible_{k:+d}`` of ``corr/<centre>.npz``.
+    """
+    from tcdepth.data.intrinsics import load_intrinsics
+
+    sequence_dir = Path(sequence_dir)
+    K = load_intrinsics(sequence_dir / "intrinsics.yaml").K().numpy().astype(np.float64)
+    poses_path = sequence_dir / "poses.npy"
+    if not poses_path.is_file():
+        raise FileNotFoundError(f"synthetic poses {poses_path} do not exist")
+    poses = np.load(poses_path).astype(np.float64)
+    snippets = []
+    for centre in centre_frames:
+        frames = {k: centre + k for k in WINDOW_FRAME_IDS[window]}
+        outside = [f for f in frames.values() if not 0 <= f < len(poses)]
+        if outside:
+            raise ValueError(f"{sequence_dir}: frames {outside} of the {window}-frame snippet around {centre} are "
+                             f"outside the sequence (0..{len(poses) - 1})")
+        depth = {}
+        for k, frame in frames.items():
+            path = sequence_dir / "depth" / f"{frame:06d}.npy"
+            if not path.is_file():
+                raise FileNotFoundError(f"synthetic depth {path} does not exist")
+            values = np.load(path).astype(np.float64)
+            depth[k] = np.where(np.isfinite(values), values, 0.0)
+        corr_path = sequence_dir / "corr" / f"{centre:06d}.npz"
+        if not corr_path.is_file():
+            raise FileNotFoundError(f"synthetic correspondences {corr_path} do not exist")
+        coords, visible = {}, {}
+        with np.load(corr_path) as corr:
+            for k in source_ids(window):
+                for key in (f"coords_{k:+d}", f"visible_{k:+d}"):
+                    if key not in corr.files:
+                        raise ValueError(f"{corr_path}: no key {key!r} (has {corr.files}); render the sequence "
+                                         f"with correspondences for at least +-{window // 2} frames")
+                coords[k] = corr[f"coords_{k:+d}"].astype(np.float64)
+                visible[k] = corr[f"visible_{k:+d}"].astype(bool)
+        transforms = {k: np.linalg.inv(poses[frames[k]]) @ poses[centre] for k in source_ids(window)}
+        snippets.append(TCMSnippet(f"{sequence_dir.name} {centre}", K, depth, transforms, coords, visible))
+    return snippets
+
+
+def save_snippet(snippet: TCMSnippet, path: str | Path) -> None:
+    """Write a snippet as one ``.npz`` atomically (keys in docs/evaluation.md)."""
+    arrays = {"name": np.array(snippet.name), "K": np.asarray(snippet.K, np.float64),
+              "frame_ids": np.array(sorted(snippet.depth), dtype=np.int64)}
+    for k, depth in snippet.depth.items():
+        arrays[f"depth_{k:+d}"] = np.asarray(depth, np.float32)
+    for k in snippet.coords:
+        arrays[f"T_{k:+d}"] = np.asarray(snippet.T_target_to_source[k], np.float64)
+        arrays[f"coords_{k:+d}"] = np.asarray(snippet.coords[k], np.float32)
+        if k in snippet.visible:
+            arrays[f"visible_{k:+d}"] = np.asarray(snippet.visible[k], bool)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_snippet(path: str | Path) -> TCMSnippet:
+    """Read a snippet written by :func:`save_snippet`; a missing key raises ``ValueError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"TCM snippet {path} does not exist")
+    with np.load(path) as data:
+        def get(key):
+            if key not in data.files:
+                raise ValueError(f"TCM snippet {path}: missing key {key!r}")
+            return data[key]
+
+        frame_ids = [int(k) for k in get("frame_ids")]
+        sources = [k for k in frame_ids if k != 0]
+        return TCMSnippet(
+            name=str(get("name")), K=get("K"),
+            depth={k: get(f"depth_{k:+d}").astype(np.float64) for k in frame_ids},
+            T_target_to_source={k: get(f"T_{k:+d}") for k in sources},
+            coords={k: get(f"coords_{k:+d}").astype(np.float64) for k in sources},
+            visible={k: data[f"visible_{k:+d}"] for k in sources if f"visible_{k:+d}" in data.files},
+        )
+
+
+def read_odometry_poses(path: str | Path) -> np.ndarray:
+    """KITTI odometry ground-truth poses ``[N,4,4]``: 12 numbers per line, the ``[3,4]`` camera-0-to-world pose."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"odometry pose file {path} does not exist")
+    poses = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        values = line.split()
+        if len(values) != 12:
+            raise ValueError(f"{path}:{number}: expected 12 numbers (a 3x4 pose), got {len(values)}")
+        pose = np.eye(4)
+        pose[:3] = np.array([float(v) for v in values]).reshape(3, 4)
+        poses.append(pose)
+    return np.stack(poses)
+
+
+def densify(sparse: np.ndarray, method: str = "linear") -> np.ndarray:
+    """Dense ``[H,W]`` depth from a sparse one (0 = unknown) by ``scipy.interpolate.griddata``; 0 outside the hull."""
+    v, u = np.nonzero(sparse > 0)
+    if v.size < 3:
+        raise ValueError(f"densify needs at least 3 known depths, got {v.size}")
+    rows, cols = np.mgrid[0:sparse.shape[0], 0:sparse.shape[1]]
+    dense = griddata((v, u), sparse[v, u], (rows, cols), method=method, fill_value=0.0)
+    return dense.astype(np.float64)
+
+
+def camera2_transform(T_cam0: np.ndarray, calib_dir: str | Path) -> np.ndarray:
+    """Express a rectified camera-0 motion ``T_t->s`` in rectified camera 2: ``A T A^-1`` with ``A = [I | t_02]``,
+    ``t_02 = K_2^-1 P_rect_02[:, 3]`` (the rectified cameras differ by a translation only)."""
+    from tcdepth.data.kitti import CAM_TO_CAM, read_calib_file
+
+    path = Path(calib_dir) / CAM_TO_CAM
+    projection = np.asarray(read_calib_file(path).get("P_rect_02"))
+    if projection.size != 12:
+        raise ValueError(f"KITTI calibration file {path}: P_rect_02 must hold 12 numbers")
+    projection = projection.reshape(3, 4)
+    offset = np.eye(4)
+    offset[:3, 3] = np.linalg.inv(projection[:, :3]) @ projection[:, 3]
+    return offset @ T_cam0 @ np.linalg.inv(offset)
+
+
+def kitti_tcm_snippet(data_path: str | Path, folder: str, frame: int, poses: np.ndarray, window: int = 3,
+                      method: str = "linear") -> TCMSnippet:
+    """TCM ground truth of one KITTI raw centre frame (camera 2).
+
+    Args:
+        data_path: KITTI raw root; ``folder`` is ``<date>/<drive>`` and ``frame`` the centre frame index.
+        poses: ``[N,4,4]`` camera-0-to-world poses of the drive indexed by raw frame (:func:`read_odometry_poses`
+            of the odometry sequence in ``ODOMETRY_SEQUENCES``).
+        method: ``griddata`` method used to densify the source LiDAR (``"linear"`` or ``"nearest"``).
+    Correspondences are the projections of the target LiDAR pixels with the ground-truth motion; pixels without a
+    target LiDAR point, behind the source camera or outside its image are not ``visible``.
+    """
+    from tcdepth.data.kitti import kitti_intrinsics, velodyne_depth_map
+
+    data_path = Path(data_path)
+    calib_dir = data_path / folder.split("/")[0]
+    K = kitti_intrinsics(calib_dir, 2).K().numpy().astype(np.float64)
+
+    def scan(index: int) -> np.ndarray:
+        velo = data_path / folder / "velodyne_points" / "data" / f"{index:010d}.bin"
+        return velodyne_depth_map(calib_dir, velo, cam=2).astype(np.float64)
+
+    if frame + min(source_ids(window)) < 0 or frame + max(source_ids(window)) >= len(poses):
+        raise ValueError(f"{folder} {frame}: the {window}-frame snippet needs poses {frame - window // 2}.."
+                         f"{frame + window // 2}, the pose file has {len(poses)}")
+    target = scan(frame)
+    height, width = target.shape
+    depth, transforms, coords, visible = {0: target}, {}, {}, {}
+    points = pixel_rays(K, height, width) * target.reshape(1, -1)
+    for k in source_ids(window):
+        depth[k] = densify(scan(frame + k), method)
+        transforms[k] = camera2_transform(np.linalg.inv(poses[frame + k]) @ poses[frame], calib_dir)
+        cam = K @ (transforms[k][:3, :3] @ points + transforms[k][:3, 3:4])
+        in_front = cam[2] > 1e-6
+        pix = np.where(in_front, cam[:2] / np.where(in_front, cam[2], 1.0), -1.0).T.reshape(height, width, 2)
+        coords[k] = pix
+        visible[k] = ((target > 0) & in_front.reshape(height, width) & (pix[..., 0] >= 0)
+                      & (pix[..., 0] <= width - 1) & (pix[..., 1] >= 0) & (pix[..., 1] <= height - 1))
+    return TCMSnippet(f"{folder} {frame}", K, depth, transforms, coords, visible)
