@@ -1,1 +1,28 @@
 """Datasets, split files, intrinsics file, KITTI calibration and augmentation (see docs/data.md)."""
+
+from tcdepth.data.augment import AugmentSettings
+from tcdepth.data.config import DataConfig, build_dataset
+from tcdepth.data.intrinsics import Intrinsics, load_intrinsics, save_intrinsics
+from tcdepth.data.kitti import kitti_intrinsics, load_velodyne_points, read_calib_file, velodyne_depth_map
+from tcdepth.data.kitti_raw import KITTIRawDataset
+from tcdepth.data.splits import read_kitti_split, read_sequence_split
+from tcdepth.data.synthetic import SyntheticDataset
+from tcdepth.data.video import VideoDataset
+
+__all__ = [
+    "AugmentSettings",
+    "DataConfig",
+    "Intrinsics",
+    "KITTIRawDataset",
+    "SyntheticDataset",
+    "VideoDataset",
+    "build_dataset",
+    "kitti_intrinsics",
+    "load_intrinsics",
+    "load_velodyne_points",
+    "read_calib_file",
+    "read_kitti_split",
+    "read_sequence_split",
+    "save_intrinsics",
+    "velodyne_depth_map",
+]
