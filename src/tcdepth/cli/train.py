@@ -1,0 +1,25 @@
+"""``tcdepth train CONFIG [section.key=value ...]``: train or resume an experiment."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="self-supervised training (resumes the run directory when it holds a checkpoint)",
+        description="Train TC-Depth or the Monodepth2 baseline from a YAML experiment config. Overrides take the "
+                    "form section.key=value, e.g. train.epochs=2 data.path=/data/kitti train.precision=bf16-mixed.")
+    parser.add_argument("config", help="experiment YAML (see configs/)")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tcdepth.training.config import load_experiment
+    from tcdepth.training.engine import train
+
+    cfg = load_experiment(args.config, args.overrides)
+    run_dir = train(cfg, fresh=args.fresh, enable_progress_bar=not args.no_progress)
+    print(f"run directory: {run_dir}")
+    return 0

@@ -1,0 +1,92 @@
+"""Training settings and the experiment config that composes data, model, loss and training sections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tcdepth.config import load_config
+from tcdepth.data.config import DataConfig
+from tcdepth.losses.config import LossConfig
+from tcdepth.models.config import ModelConfig
+
+
+@dataclass
+class TeacherConfig:
+    """Where the single-frame teacher of the motion loss comes from.
+
+    ``none``: no teacher (the motion loss is off). ``checkpoint``: a trained Monodepth2 weights file
+    (``depth.safetensors`` of a ``tcdepth train`` run), frozen and in eval mode. ``joint``: a Monodepth2 model
+    trained alongside with its own objective, as the TC-Depth authors suggested when no teacher is available.
+    """
+
+    mode: Literal["none", "checkpoint", "joint"] = "none"
+    path: str | None = None
+
+    def __post_init__(self):
+        if self.mode == "checkpoint" and not self.path:
+            raise ValueError("teacher.path is required when teacher.mode is 'checkpoint'")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and engine settings (defaults: the TC-Depth paper's schedule)."""
+
+    epochs: int = 30
+    max_steps: int = -1
+    batch_size: int = 6
+    learning_rate: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    milestones: list[int] = field(default_factory=lambda: [15, 20])
+    gamma: float = 0.25
+    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    accelerator: Literal["auto", "cpu", "gpu", "cuda"] = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    sync_batchnorm: bool = False
+    grad_clip: float | None = None
+    seed: int = 0
+    out_dir: str = "runs"
+    log_every_steps: int = 50
+    image_every_steps: int = 500
+    val_every_epochs: int = 1
+    max_nonfinite_steps: int = 20
+    deterministic: bool = False
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "log_every_steps", "image_every_steps", "val_every_epochs",
+                     "max_nonfinite_steps", "num_nodes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"train.learning_rate must be positive, got {self.learning_rate}")
+        if sorted(self.milestones) != list(self.milestones):
+            raise ValueError(f"train.milestones must be increasing, got {self.milestones}")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"train.gamma must be in (0, 1], got {self.gamma}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"train.grad_clip must be positive or null, got {self.grad_clip}")
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything one training run needs; the YAML files in ``configs/`` are instances of it."""
+
+    name: str = "tcdepth"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.train.out_dir) / self.name
+
+
+def load_experiment(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read an experiment YAML file (or the defaults) with ``section.key=value`` overrides."""
+    return load_config(ExperimentConfig, path, overrides)

@@ -1,0 +1,70 @@
+"""Lightning data module: datasets from the data config, deterministic and resumable loading order."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from tcdepth.data import build_dataset
+from tcdepth.training.config import ExperimentConfig
+from tcdepth.training.sampling import ResumableShuffleSampler
+
+
+class DepthDataModule(L.LightningDataModule):
+    """Training and validation loaders for one experiment.
+
+    The training order is a function of ``(train.seed, epoch)`` only, sharded over the ranks of a distributed run;
+    the position inside the epoch is saved in every checkpoint so that a resumed run reads exactly the samples the
+    interrupted one had not yet read.
+    """
+
+    def __init__(self, cfg: ExperimentConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.train_set = None
+        self.val_set = None
+        self._sampler: ResumableShuffleSampler | None = None
+        self._resume: tuple[int, int] | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None and stage in (None, "fit"):
+            self.train_set = build_dataset(self.cfg.data, "train", augment=True)
+        if self.val_set is None and stage in (None, "fit", "validate"):
+            self.val_set = build_dataset(self.cfg.data, "val", augment=False)
+
+    def _loader_kwargs(self) -> dict:
+        workers = self.cfg.data.num_workers
+        # Workers are re-created every epoch so that they see the epoch set on the dataset (augmentation draws).
+        return {"num_workers": workers, "persistent_workers": False, "pin_memory": torch.cuda.is_available()}
+
+    def train_dataloader(self) -> DataLoader:
+        rank = self.trainer.global_rank if self.trainer else 0
+        world = self.trainer.world_size if self.trainer else 1
+        self._sampler = ResumableShuffleSampler(self.train_set, seed=self.cfg.train.seed, rank=rank,
+                                                num_replicas=world)
+        if self._resume is not None:
+            self._sampler.resume(*self._resume)
+        if len(self._sampler) < self.cfg.train.batch_size:
+            raise ValueError(f"data: the training set has {len(self.train_set)} samples, fewer than one batch of "
+                             f"{self.cfg.train.batch_size} per rank ({world} ranks)")
+        return DataLoader(self.train_set, batch_size=self.cfg.train.batch_size, sampler=self._sampler,
+                          drop_last=True, **self._loader_kwargs())
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_set is None or len(self.val_set) == 0:
+            return []
+        return DataLoader(self.val_set, batch_size=self.cfg.train.batch_size, shuffle=False,
+                          **self._loader_kwargs())
+
+    def state_dict(self) -> dict:
+        if self.trainer is None:
+            return {}
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return {"epoch": self.trainer.current_epoch, "samples_done": done * self.cfg.train.batch_size}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self._resume = (state["epoch"], state["samples_done"])
+            if self._sampler is not None:
+                self._sampler.resume(*self._resume)

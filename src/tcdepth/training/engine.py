@@ -1,0 +1,123 @@
+"""``tcdepth train``: build the Lightning trainer for an experiment, run it, and export the trained weights.
+
+A run directory ``<train.out_dir>/<name>/`` holds ``config.yaml``, ``checkpoints/`` (one per epoch, ``last.ckpt``
+and ``interrupted.ckpt`` after Ctrl-C or SIGTERM), TensorBoard events and ``metrics.csv`` under ``logs/``, and at
+the end ``depth.safetensors`` and ``pose.safetensors`` for inference. Calling it again on the same run directory
+resumes from ``last.ckpt`` (or ``interrupted.ckpt`` when newer) exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from tcdepth.config import save_config
+from tcdepth.io import atomic_path
+from tcdepth.training.config import ExperimentConfig
+from tcdepth.training.data_module import DepthDataModule
+from tcdepth.training.module import DepthModule
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints are written to a temporary file and renamed: a crash never leaves a truncated checkpoint."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+class RandomStateCheckpoint(Callback):
+    """Stores and restores the Python, NumPy and torch random states with every checkpoint (exact resume)."""
+
+    def state_dict(self):
+        return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+    def load_state_dict(self, state_dict):
+        random.setstate(state_dict["python"])
+        np.random.set_state(state_dict["numpy"])
+        torch.set_rng_state(state_dict["torch"])
+
+
+class InterruptCheckpoint(Callback):
+    """Saves ``interrupted.ckpt`` when a run is stopped by Ctrl-C or a signal, so that it can be resumed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_exception(self, trainer, pl_module, exception):
+        if isinstance(exception, KeyboardInterrupt) or trainer.received_sigterm:
+            trainer.save_checkpoint(self.path)
+            print(f"\ninterrupted: saved {self.path}; run the same command again to resume")
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest of ``last.ckpt`` and ``interrupted.ckpt`` in a run directory, or None."""
+    candidates = [p for p in (run_dir / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "interrupted.ckpt")
+                  if p.is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def build_trainer(cfg: ExperimentConfig, enable_progress_bar: bool = True) -> L.Trainer:
+    t = cfg.train
+    run_dir = cfg.run_dir
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch={epoch}", save_last=True,
+                                 save_top_k=-1, every_n_epochs=1, auto_insert_metric_name=False)
+    callbacks = [checkpoint, RandomStateCheckpoint(), InterruptCheckpoint(run_dir / "checkpoints" / "interrupted.ckpt"),
+                 LearningRateMonitor(logging_interval="epoch")]
+    if enable_progress_bar:
+        callbacks.append(TQDMProgressBar(refresh_rate=1))
+    loggers = [TensorBoardLogger(run_dir, name="logs", version=""), CSVLogger(run_dir, name="logs", version="")]
+    strategy = t.strategy
+    if strategy == "auto" and (t.num_nodes > 1 or (isinstance(t.devices, int) and t.devices > 1)):
+        strategy = "ddp"
+    return L.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=t.epochs,
+        max_steps=t.max_steps,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=strategy,
+        sync_batchnorm=t.sync_batchnorm,
+        precision=t.precision,
+        gradient_clip_val=t.grad_clip,
+        log_every_n_steps=t.log_every_steps,
+        check_val_every_n_epoch=t.val_every_epochs,
+        num_sanity_val_steps=0,
+        deterministic=t.deterministic,
+        use_distributed_sampler=False,
+        callbacks=callbacks,
+        logger=loggers,
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=enable_progress_bar,
+    )
+
+
+def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool = True) -> Path:
+    """Train (or resume) the experiment; returns the run directory holding checkpoints and exported weights."""
+    from tcdepth.models import save_weights
+
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    save_config(cfg, run_dir / "config.yaml")
+    module = DepthModule(cfg)
+    data = DepthDataModule(cfg)
+    trainer = build_trainer(cfg, enable_progress_bar=enable_progress_bar)
+    ckpt = None if fresh else latest_checkpoint(run_dir)
+    if ckpt is not None and trainer.is_global_zero:
+        print(f"resuming from {ckpt}")
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+    if trainer.interrupted:
+        return run_dir
+    if trainer.is_global_zero:
+        save_weights(module.depth_net, cfg.model, run_dir / "depth.safetensors")
+        save_weights(module.pose_net, cfg.model, run_dir / "pose.safetensors")
+    return run_dir

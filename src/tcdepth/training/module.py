@@ -1,0 +1,212 @@
+"""The Lightning module: one self-supervised training step of TC-Depth or of the Monodepth2 baseline."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
+from tcdepth.metrics import depth_errors
+from tcdepth.models import build_model, build_pose_net, load_weights
+from tcdepth.training.config import ExperimentConfig
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when too many steps produced a NaN or infinite loss."""
+
+
+class DepthModule(L.LightningModule):
+    """Depth network, pose network and (optionally) the Monodepth2 teacher, trained with the configured objective.
+
+    ``model.architecture == "tcdepth"`` trains the triplet model with the full TC-Depth objective;
+    ``"monodepth2"`` trains the single-frame baseline (which is also the teacher of a later TC-Depth run).
+    """
+
+    def __init__(self, cfg: ExperimentConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.depth_net = build_model(cfg.model)
+        self.pose_net = build_pose_net(cfg.model)
+        self.teacher = self._build_teacher()
+        self.frame_ids = list(cfg.data.frame_ids)
+        self.nonfinite_steps = 0
+        self._last_step_time: float | None = None
+
+    # ----------------------------------------------------------------------------------------------- set-up
+    def _build_teacher(self):
+        teacher_cfg = self.cfg.train.teacher
+        if self.cfg.model.architecture != "tcdepth" or teacher_cfg.mode == "none":
+            return None
+        if teacher_cfg.mode == "checkpoint":
+            teacher, teacher_model_cfg = load_weights(teacher_cfg.path)
+            if teacher_model_cfg.architecture != "monodepth2":
+                raise ValueError(f"train.teacher.path {teacher_cfg.path}: expected Monodepth2 weights, got "
+                                 f"architecture {teacher_model_cfg.architecture!r}")
+            teacher.requires_grad_(False)
+            return teacher.eval()
+        from dataclasses import replace
+
+        return build_model(replace(self.cfg.model, architecture="monodepth2", encoder="resnet18", pretrained=None,
+                                   upsample_mode="nearest"))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.teacher is not None and self.cfg.train.teacher.mode == "checkpoint":
+            self.teacher.eval()  # a frozen teacher always runs with its running statistics
+        return self
+
+    def configure_optimizers(self):
+        params = [p for name, p in self.named_parameters() if p.requires_grad and not name.startswith("teacher.")]
+        if self.teacher is not None and self.cfg.train.teacher.mode == "joint":
+            params += list(self.teacher.parameters())
+        t = self.cfg.train
+        optimizer = torch.optim.Adam(params, lr=t.learning_rate, betas=t.betas, weight_decay=t.weight_decay)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=t.milestones, gamma=t.gamma)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    # ----------------------------------------------------------------------------------------------- forward
+    def predict_poses(self, frames: torch.Tensor) -> dict[int, torch.Tensor]:
+        """``T_{0->f}`` for every source frame f, from frames ``[B,V,3,H,W]`` in ``frame_ids`` order."""
+        centre = frames[:, self.frame_ids.index(0)]
+        poses = {}
+        for v, f in enumerate(self.frame_ids):
+            if f == 0:
+                continue
+            if f < 0:
+                axisangle, translation = self.pose_net(frames[:, v], centre)
+            else:
+                axisangle, translation = self.pose_net(centre, frames[:, v])
+            poses[f] = pose_vec_to_mat(axisangle, translation, invert=f < 0)
+        return poses
+
+    def forward_depth(self, batch: dict, return_attention: bool = False) -> dict:
+        """Depth outputs in the TC-Depth layout (``disp`` scales of ``[B,V,1,h,w]``) for either architecture."""
+        frames = batch["color_aug_0"]
+        if self.cfg.model.architecture == "tcdepth":
+            return self.depth_net(frames, batch["K_0"], return_attention=return_attention)
+        centre = frames[:, self.frame_ids.index(0)]
+        out = self.depth_net(centre)
+        return {"disp": [d.unsqueeze(1) for d in out["disp"]]}
+
+    def teacher_disparities(self, batch: dict) -> list[torch.Tensor] | None:
+        """The teacher's sigmoid disparities of the centre frame (all scales), or None when it is not needed.
+
+        A frozen teacher runs without gradients and only inside the motion-loss epochs; a jointly trained one runs
+        every step, since it learns from its own Monodepth2 objective.
+        """
+        if self.teacher is None:
+            return None
+        centre = batch["color_aug_0"][:, self.frame_ids.index(0)]
+        if self.cfg.train.teacher.mode == "joint":
+            return self.teacher(centre)["disp"]
+        if not self.cfg.loss.motion_active(self.current_epoch):
+            return None
+        with torch.no_grad():
+            return self.teacher(centre)["disp"]
+
+    def compute_loss(self, batch: dict, with_images: bool = False):
+        """Total loss, its detached terms, the depth outputs and the masks (only ``with_images``)."""
+        from tcdepth.losses import monodepth2_loss, tcdepth_loss
+
+        outputs = self.forward_depth(batch, return_attention=with_images)
+        poses = self.predict_poses(batch["color_aug_0"])
+        if self.cfg.model.architecture == "monodepth2":
+            single = {"disp": [d[:, 0] for d in outputs["disp"]]}
+            result = monodepth2_loss(batch, single, poses, self.cfg.loss, return_masks=with_images)
+            return result.total, result.terms, outputs, result.masks
+        teacher_disps = self.teacher_disparities(batch)
+        teacher_disp = teacher_disps[0].detach() if teacher_disps is not None else None
+        result = tcdepth_loss(batch, outputs, poses, teacher_disp, self.current_epoch, self.cfg.loss,
+                              return_masks=with_images)
+        total, terms = result.total, dict(result.terms)
+        if self.cfg.train.teacher.mode == "joint":
+            detached_poses = {f: p.detach() for f, p in poses.items()}
+            teacher_total = monodepth2_loss(batch, {"disp": teacher_disps}, detached_poses, self.cfg.loss).total
+            total = total + teacher_total
+            terms["teacher"] = teacher_total.detach()
+        return total, terms, outputs, result.masks
+
+    def training_step(self, batch: dict, batch_idx: int):
+        with_images = self.global_step % self.cfg.train.image_every_steps == 0
+        total, terms, outputs, extras = self.compute_loss(batch, with_images=with_images)
+        finite = torch.isfinite(total.detach()).float()
+        if self.trainer.world_size > 1:
+            finite = self.trainer.strategy.reduce(finite, reduce_op="min")
+        if finite.item() < 1:
+            self.nonfinite_steps += 1
+            warnings.warn(f"step {self.global_step}: non-finite loss, step skipped "
+                          f"({self.nonfinite_steps}/{self.cfg.train.max_nonfinite_steps})", stacklevel=1)
+            self.log("train/nonfinite_steps", float(self.nonfinite_steps))
+            if self.nonfinite_steps >= self.cfg.train.max_nonfinite_steps:
+                raise NonFiniteLossError(
+                    f"{self.nonfinite_steps} steps had a NaN or infinite loss; stopping. Lower train.learning_rate, "
+                    "set train.grad_clip, or use train.precision=32-true / bf16-mixed instead of 16-mixed.")
+            return None
+        batch_size = batch["color_0"].shape[0]
+        self.log("train/loss", total.detach(), prog_bar=True, batch_size=batch_size)
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, batch_size=batch_size)
+        self._log_throughput(batch_size)
+        if with_images:
+            self._log_images(batch, outputs, extras)
+        return total
+
+    def _log_throughput(self, batch_size: int) -> None:
+        now = time.perf_counter()
+        if self._last_step_time is not None:
+            rate = batch_size * self.trainer.world_size / max(now - self._last_step_time, 1e-9)
+            self.log("samples_per_s", rate, prog_bar=True, batch_size=batch_size)
+        self._last_step_time = now
+
+    def validation_step(self, batch: dict, batch_idx: int):
+        if "depth_gt" not in batch:
+            return None
+        outputs = self.forward_depth(batch)
+        centre = self.frame_ids.index(0)
+        scaled_disp, _ = disp_to_depth(outputs["disp"][0][:, centre].float(), self.cfg.model.min_depth,
+                                       self.cfg.model.max_depth)
+        gt = batch["depth_gt"].float()
+        pred_disp = F.interpolate(scaled_disp, size=gt.shape[-2:], mode="bilinear", align_corners=False)
+        abs_rel, a1 = [], []
+        for g, d in zip(gt[:, 0], pred_disp[:, 0], strict=True):
+            mask = (g > 1e-3) & (g < 80)
+            if mask.sum() < 10:
+                continue
+            pred = 1.0 / d[mask]
+            pred = pred * torch.median(g[mask]) / torch.median(pred)
+            errors = depth_errors(g[mask].cpu().numpy(), pred.clamp(1e-3, 80).cpu().numpy())
+            abs_rel.append(errors["abs_rel"])
+            a1.append(errors["a1"])
+        if abs_rel:
+            n = len(abs_rel)
+            self.log("val/abs_rel", sum(abs_rel) / n, prog_bar=True, batch_size=n, sync_dist=True)
+            self.log("val/a1", sum(a1) / n, batch_size=n, sync_dist=True)
+
+    # ----------------------------------------------------------------------------------------------- logging
+    def _log_images(self, batch: dict, outputs: dict, extras: dict) -> None:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        from tcdepth.visualize import colorize
+
+        loggers = [lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)]
+        if not loggers:
+            return
+        writer = loggers[0].experiment
+        step = self.global_step
+        centre = self.frame_ids.index(0)
+        writer.add_image("color/centre", batch["color_0"][0, centre].float().clamp(0, 1), step)
+        disp = outputs["disp"][0][0, centre, 0].detach().float().cpu().numpy()
+        writer.add_image("depth/disparity", colorize(disp), step, dataformats="HWC")
+        for name, mask in (extras or {}).items():
+            if torch.is_tensor(mask) and mask.dim() == 4:
+                writer.add_image(f"mask/{name}", mask[0].float().clamp(0, 1), step)
+        h, w = (size // 8 for size in batch["color_0"].shape[-2:])
+        for name, amap in (outputs.get("attention") or {}).items():
+            weights = amap[0] if amap.dim() == 3 else amap[0, 0]  # [N,N] for the first sample
+            row = weights[(h // 2) * w + w // 2].detach().float().reshape(h, w)  # where the centre pixel looks
+            writer.add_image(f"attention/{name}", colorize(row.cpu().numpy(), cmap="viridis"), step,
+                             dataformats="HWC")
