@@ -21,6 +21,8 @@ from torch import nn
 from tcdepth.geometry import backproject, invert_intrinsics, scale_intrinsics
 
 ATTENTION_IMPLS = ("auto", "chunked", "dense")
+# Width of the all-zero queries/keys of the dense path (the logits come from the bias alone).
+DENSE_QUERY_DIM = 8
 # (query view, key view): every view attends to each of the two others, neighbours in index order.
 VIEW_PAIRS = ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
 
@@ -100,12 +102,10 @@ class GeometricKernel:
         if self._bias is None:
             self._bias = kernel_logits(self.points, self.points, self.sigma).unsqueeze(1)
         b, c, n = values.shape
-        head_dim = math.gcd(c, 64)
-        heads = c // head_dim
-        v = values.reshape(b, heads, head_dim, n).transpose(2, 3)
-        zeros = values.new_zeros(b, 1, n, head_dim).expand(b, heads, n, head_dim)
-        out = F.scaled_dot_product_attention(zeros, zeros, v, attn_mask=self._bias.to(values.dtype))
-        return out.transpose(2, 3).reshape(b, c, n)
+        zeros = values.new_zeros(b, 1, n, DENSE_QUERY_DIM)
+        out = F.scaled_dot_product_attention(zeros, zeros, values.transpose(1, 2).unsqueeze(1),
+                                             attn_mask=self._bias.to(values.dtype))
+        return out.squeeze(1).transpose(1, 2)
 
     def raw_kernel(self, index: slice | int = slice(None)) -> torch.Tensor:
         """Unnormalised kernel ``exp(-d/(2 sigma))`` ``[b,N,N]`` of the views ``points[index]`` (for logging)."""
@@ -150,8 +150,9 @@ class TemporalAttention(nn.Module):
     def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, v, c, h, w = x.shape
         folded = x.reshape(b * v, c, h, w)
-        qk = self.query_key(folded).reshape(b, v, -1, h * w).transpose(2, 3)
-        val = self.value(folded).reshape(b, v, -1, h * w).transpose(2, 3)
+        # Contiguous [B,3,N,C'] so that SDPA can pick its fused (memory-efficient) kernels on CUDA.
+        qk = self.query_key(folded).reshape(b, v, -1, h * w).transpose(2, 3).contiguous()
+        val = self.value(folded).reshape(b, v, -1, h * w).transpose(2, 3).contiguous()
         return qk, val  # [B,3,N,C']
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
