@@ -1,0 +1,310 @@
+"""``Predictor``: depth (and camera motion) for a clip or a live stream of frames.
+
+TC-Depth looks at the previous and the next frame, so in streaming mode :meth:`Predictor.push` returns the depth of
+the *previous* frame once its successor has arrived (one frame of latency), and :meth:`Predictor.flush` returns the
+last one. Each frame is encoded once; its features are reused by the three triplets that contain it, and only the
+centre frame is decoded. A Monodepth2 (single-frame) checkpoint answers every push at once.
+
+Sequence ends (the first frame has no predecessor, the last no successor) follow ``end_mode``:
+
+* ``"mirror"`` (default): the missing neighbour is the frame on the other side, i.e. the triplet of the first frame
+  is ``(0, -1 := +1, +1)`` and of the last ``(t, t-1, +1 := t-1)``. Only real, distinct frames are shown to the
+  model; the motion seen is the reversed motion of the other neighbour. A one-frame clip cannot be mirrored.
+* ``"duplicate"``: the centre frame stands in for the missing neighbour (what the KITTI evaluation of the reference
+  code did); the model then sees a static camera. A warning says so.
+* ``"drop"``: the end frames get no depth, like the training datasets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from PIL import Image
+
+from tcdepth.data.intrinsics import Intrinsics
+from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
+from tcdepth.models import ModelConfig, Monodepth2, PoseNet, TCDepth, load_weights
+
+log = logging.getLogger(__name__)
+
+END_MODES = ("mirror", "duplicate", "drop")
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEFAULT_HORIZONTAL_FOV_DEG = 60.0
+DEFAULT_NETWORK_SIZE = (192, 640)
+
+
+@dataclass
+class FramePrediction:
+    """The result for one frame.
+
+    Attributes:
+        index: position of the frame in the stream (0-based, counting every pushed frame).
+        image: uint8 ``[H,W,3]`` frame as pushed.
+        depth: float32 ``[H,W]`` depth at the frame's size, in network units times ``scale``.
+        K: float32 ``[3,3]`` pixel intrinsics of the frame.
+        camera_to_world: float32 ``[4,4]`` pose relative to the first frame (translation times ``scale``), or None
+            without a pose network.
+        scale: the factor applied to ``depth`` and the translations (1: relative units).
+    """
+
+    index: int
+    image: np.ndarray
+    depth: np.ndarray
+    K: np.ndarray
+    camera_to_world: np.ndarray | None
+    scale: float = 1.0
+
+    def rescaled(self, scale: float) -> FramePrediction:
+        """The same prediction with depth and translation in units of ``scale`` (replacing the current one)."""
+        factor = scale / self.scale
+        pose = None
+        if self.camera_to_world is not None:
+            pose = self.camera_to_world.copy()
+            pose[:3, 3] *= factor
+        return dataclasses.replace(self, depth=self.depth * factor, camera_to_world=pose, scale=scale)
+
+
+@dataclass
+class _Frame:
+    index: int
+    image: np.ndarray
+    network_input: torch.Tensor  # [1,3,H,W]
+    features: list[torch.Tensor] | None  # encoder outputs, each [1,C,h,w]
+
+
+def _as_rgb_array(frame) -> np.ndarray:
+    if isinstance(frame, Image.Image):
+        return np.asarray(frame.convert("RGB"), dtype=np.uint8)
+    array = np.asarray(frame)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"a frame must be a PIL image or a uint8 array [H,W,3], got {array.dtype} {array.shape}")
+    return array
+
+
+def network_size_of_run(run_dir: Path) -> tuple[int, int] | None:
+    """``(height, width)`` of ``data:`` in a run directory's ``config.yaml``, or None when absent."""
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        return None
+    data = (yaml.safe_load(config.read_text()) or {}).get("data") or {}
+    if "height" in data and "width" in data:
+        return int(data["height"]), int(data["width"])
+    return None
+
+
+class Predictor:
+    """Depth of video frames with a TC-Depth or Monodepth2 network.
+
+    Args:
+        depth_net: a :class:`TCDepth` or :class:`Monodepth2` network.
+        model_cfg: its :class:`ModelConfig` (depth range).
+        pose_net: optional :class:`PoseNet`; when given each prediction carries its camera pose.
+        height, width: network input size (multiples of 32); frames are resized to it (Lanczos).
+        intrinsics: camera of the frames; None: a centred camera with ``DEFAULT_HORIZONTAL_FOV_DEG`` and a warning.
+        end_mode: ``"mirror"`` | ``"duplicate"`` | ``"drop"`` (module docstring).
+        device: torch device.
+        precision: ``"fp32"`` | ``"bf16"`` | ``"fp16"`` (autocast; fp16 needs CUDA).
+        scale: factor from network units to the output unit (e.g. metres).
+    """
+
+    def __init__(self, depth_net: TCDepth | Monodepth2, model_cfg: ModelConfig, pose_net: PoseNet | None = None,
+                 height: int = DEFAULT_NETWORK_SIZE[0], width: int = DEFAULT_NETWORK_SIZE[1],
+                 intrinsics: Intrinsics | None = None, end_mode: str = "mirror", device: str | torch.device = "cpu",
+                 precision: str = "fp32", scale: float = 1.0):
+        if end_mode not in END_MODES:
+            raise ValueError(f"end_mode: expected one of {END_MODES}, got {end_mode!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {tuple(PRECISIONS)}, got {precision!r}")
+        self.device = torch.device(device)
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        self.depth_net = depth_net.to(self.device).eval()
+        self.pose_net = pose_net.to(self.device).eval() if pose_net is not None else None
+        self.model_cfg = model_cfg
+        self.height, self.width = height, width
+        self.intrinsics = intrinsics
+        self.end_mode = end_mode
+        self.precision = precision
+        self.scale = scale
+        self.reset()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", precision: str = "fp32",
+                        height: int | None = None, width: int | None = None, **kwargs) -> Predictor:
+        """Load a ``depth.safetensors`` file, or a run directory with ``depth.safetensors`` (and, when present,
+        ``pose.safetensors`` and the network size of its ``config.yaml``). Other keyword arguments go to
+        :class:`Predictor`."""
+        path = Path(path)
+        pose_net = None
+        size = None
+        if path.is_dir():
+            depth_path = path / "depth.safetensors"
+            if not depth_path.is_file():
+                raise FileNotFoundError(f"run directory {path} holds no depth.safetensors")
+            if (path / "pose.safetensors").is_file():
+                pose_net, _ = load_weights(path / "pose.safetensors")
+                if not isinstance(pose_net, PoseNet):
+                    raise ValueError(f"{path / 'pose.safetensors'} is not a pose network")
+            size = network_size_of_run(path)
+        else:
+            depth_path = path
+        depth_net, cfg = load_weights(depth_path)
+        if isinstance(depth_net, PoseNet):
+            raise ValueError(f"{depth_path} holds a pose network; give the depth network (depth.safetensors) or "
+                             "the run directory")
+        size = size or DEFAULT_NETWORK_SIZE
+        return cls(depth_net, cfg, pose_net, height or size[0], width or size[1], device=device,
+                   precision=precision, **kwargs)
+
+    @property
+    def single_frame(self) -> bool:
+        """True for a Monodepth2 network (no triplet, no latency)."""
+        return isinstance(self.depth_net, Monodepth2)
+
+    def reset(self) -> None:
+        """Forget the stream (the next push is frame 0)."""
+        self._window: dict[int, _Frame] = {}
+        self._pushed = 0
+        self._emitted = 0
+        self._camera_to_world: dict[int, torch.Tensor] = {0: torch.eye(4)}
+        self._frame_size: tuple[int, int] | None = None
+        self._K_frame: torch.Tensor | None = None
+        self._K_net: torch.Tensor | None = None
+        self._warned_duplicate = False
+
+    # --------------------------------------------------------------------------------------------- public API
+    def predict(self, frames: Iterable) -> list[FramePrediction]:
+        """Depth of every frame of a clip (PIL images or uint8 ``[H,W,3]`` arrays), in order."""
+        self.reset()
+        results = [p for frame in frames if (p := self.push(frame)) is not None]
+        last = self.flush()
+        return results + ([last] if last is not None else [])
+
+    @torch.no_grad()
+    def push(self, frame) -> FramePrediction | None:
+        """Add the next frame; return the prediction of the previous one (TC-Depth) or of this one (Monodepth2).
+
+        Returns None while no frame is complete (the first push, or an end frame under ``end_mode="drop"``).
+        """
+        entry = self._prepare(frame)
+        self._window[entry.index] = entry
+        if self.single_frame:
+            previous = self._window.pop(entry.index - 1, None)
+            if previous is not None and self.pose_net is not None:
+                self._chain_pose(previous, entry)
+            with self._autocast():
+                disp = self.depth_net(entry.network_input)["disp"][0]
+            self._emitted += 1
+            return self._result(entry, disp)
+        if entry.index == 0:
+            return None
+        return self._emit_next(next_frame=entry)
+
+    @torch.no_grad()
+    def flush(self) -> FramePrediction | None:
+        """End the stream: the prediction of the last frame (None when there is none left), then :meth:`reset`."""
+        result = None
+        if not self.single_frame and self._emitted in self._window:
+            result = self._emit_next(next_frame=None)
+        self.reset()
+        return result
+
+    # ------------------------------------------------------------------------------------------------ internals
+    def _autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
+
+    def _prepare(self, frame) -> _Frame:
+        image = _as_rgb_array(frame)
+        size = image.shape[:2]
+        if self._frame_size is None:
+            self._set_camera(size)
+        elif size != self._frame_size:
+            raise ValueError(f"frame {self._pushed} is {size[1]}x{size[0]}, earlier frames are "
+                             f"{self._frame_size[1]}x{self._frame_size[0]}")
+        resized = Image.fromarray(image).resize((self.width, self.height), Image.Resampling.LANCZOS)
+        tensor = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+        tensor = tensor.to(self.device)
+        features = None
+        if not self.single_frame:
+            with self._autocast():
+                features = self.depth_net.encode(tensor)
+        entry = _Frame(self._pushed, image, tensor, features)
+        self._pushed += 1
+        return entry
+
+    def _set_camera(self, size: tuple[int, int]) -> None:
+        self._frame_size = size
+        if self.intrinsics is None:
+            log.warning("no intrinsics file given: assuming a centred pinhole camera with a %.0f degree horizontal "
+                        "field of view; depth and point clouds are only as right as this guess",
+                        DEFAULT_HORIZONTAL_FOV_DEG)
+            self.intrinsics = Intrinsics.from_fov(size[1], size[0], DEFAULT_HORIZONTAL_FOV_DEG)
+        self._K_frame = self.intrinsics.K_for(*size)
+        self._K_net = self.intrinsics.K_for(self.height, self.width).to(self.device)
+
+    def _emit_next(self, next_frame: _Frame | None) -> FramePrediction | None:
+        centre = self._window[self._emitted]
+        previous = self._window.get(self._emitted - 1)
+        if next_frame is not None and self.pose_net is not None:
+            self._chain_pose(centre, next_frame)
+        self._emitted += 1
+        self._window.pop(centre.index - 1, None)
+        neighbours = self._fill_ends(centre, previous, next_frame)
+        if neighbours is None:
+            return None
+        with self._autocast():
+            features = [torch.stack(level, dim=1) for level in
+                        zip(centre.features, neighbours[0].features, neighbours[1].features, strict=True)]
+            out = self.depth_net.decode_from_features(features, self._K_net[None], (self.height, self.width),
+                                                      decode_views=(0,))
+        return self._result(centre, out["disp"][0][:, 0])
+
+    def _fill_ends(self, centre: _Frame, previous: _Frame | None,
+                   next_frame: _Frame | None) -> tuple[_Frame, _Frame] | None:
+        if previous is not None and next_frame is not None:
+            return previous, next_frame
+        if self.end_mode == "drop":
+            return None
+        if self.end_mode == "duplicate":
+            if not self._warned_duplicate:
+                log.warning("end_mode='duplicate': the first/last frame is used as its own missing neighbour "
+                            "(the model sees a static camera there)")
+                self._warned_duplicate = True
+            return previous or centre, next_frame or centre
+        if previous is None and next_frame is None:
+            raise ValueError("a clip of one frame has no neighbour to mirror; use end_mode='duplicate' or a "
+                             "single-frame (monodepth2) checkpoint")
+        return previous or next_frame, next_frame or previous
+
+    def _chain_pose(self, current: _Frame, next_frame: _Frame) -> None:
+        with self._autocast():
+            axisangle, translation = self.pose_net(current.network_input, next_frame.network_input)
+        current_to_next = pose_vec_to_mat(axisangle.float(), translation.float())[0].cpu()
+        self._camera_to_world[next_frame.index] = self._camera_to_world[current.index] @ torch.linalg.inv(
+            current_to_next)
+        self._camera_to_world.pop(current.index - 1, None)
+
+    def _result(self, entry: _Frame, disp: torch.Tensor) -> FramePrediction:
+        """``disp [1,1,H,W]`` sigmoid disparity at the network size -> prediction at the frame size."""
+        scaled, _ = disp_to_depth(disp.float(), self.model_cfg.min_depth, self.model_cfg.max_depth)
+        scaled = F.interpolate(scaled, size=self._frame_size, mode="bilinear", align_corners=False)
+        depth = (self.scale / scaled)[0, 0].cpu().numpy().astype(np.float32)
+        pose = None
+        if self.pose_net is not None:
+            pose = self._camera_to_world[entry.index].numpy().astype(np.float32).copy()
+            pose[:3, 3] *= self.scale
+        return FramePrediction(entry.index, entry.image, depth, self._K_frame.numpy().astype(np.float32), pose,
+                               self.scale)
