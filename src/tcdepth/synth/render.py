@@ -9,7 +9,7 @@ import numpy as np
 
 from tcdepth.synth.config import SynthConfig
 from tcdepth.synth.raycast import cast
-from tcdepth.synth.scene import BOX, CURB, CYLINDER, LANE_WIDTH, SPHERE, Primitives, Scene, build_scene
+from tcdepth.synth.scene import BOX, CURB, LANE_WIDTH, SPHERE, Primitives, Scene, build_scene
 from tcdepth.synth.textures import texture_library
 
 MAX_DISTANCE = 200.0
@@ -84,26 +84,29 @@ def _surface(prims: Primitives, pid: np.ndarray, points: np.ndarray):
     and -1 on cylinders and spheres.
     """
     kind = prims.kind[pid]
-    c, s = np.cos(prims.yaw[pid]).astype(np.float32), np.sin(prims.yaw[pid]).astype(np.float32)
+    yaw = prims.yaw[pid].astype(np.float32)
+    c, s = np.cos(yaw), np.sin(yaw)
     rel = points - prims.center[pid].astype(np.float32)
     q = np.stack([c * rel[:, 0] - s * rel[:, 2], rel[:, 1], s * rel[:, 0] + c * rel[:, 2]], axis=1)
     half = prims.size[pid].astype(np.float32)
     box = kind == BOX
-    axis = np.where(box, np.argmax(np.abs(q) / half, axis=1), -1)
-    n = np.where(kind[:, None] == CYLINDER, q * np.array([1, 0, 1], np.float32), q)
-    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-9
-    rows = np.flatnonzero(box)
-    n[rows] = 0.0
-    n[rows, axis[rows]] = np.sign(q[rows, axis[rows]])
-    normal = np.stack([c * n[:, 0] + s * n[:, 2], n[:, 1], -s * n[:, 0] + c * n[:, 2]], axis=1)
+    axis = np.argmax(np.abs(q) / half, axis=1)
+    rows = np.arange(q.shape[0])
+    n = np.zeros_like(q)
+    n[rows, axis] = np.sign(q[rows, axis])
     u = np.where(axis == 0, q[:, 2], q[:, 0])
     v = np.where(axis == 1, q[:, 2], q[:, 1])
     round_ = np.flatnonzero(~box)
-    qr, hr = q[round_], half[round_]
-    u[round_] = np.arctan2(qr[:, 0], qr[:, 2]) * hr[:, 0]
-    sphere = kind[round_] == SPHERE
-    v[round_[sphere]] = np.arccos(np.clip(qr[sphere, 1] / hr[sphere, 1], -1, 1)) * hr[sphere, 1]
-    return q, u, v, normal, axis
+    if round_.size:
+        axis[round_] = -1
+        qr, hr = q[round_], half[round_]
+        sphere = kind[round_] == SPHERE
+        nr = np.where(sphere[:, None], qr, qr * np.array([1, 0, 1], np.float32))
+        n[round_] = nr / (np.linalg.norm(nr, axis=1, keepdims=True) + 1e-9)
+        u[round_] = np.arctan2(qr[:, 0], qr[:, 2]) * hr[:, 0]
+        v[round_[sphere]] = np.arccos(np.clip(qr[sphere, 1] / hr[sphere, 1], -1, 1)) * hr[sphere, 1]
+    normal = np.stack([c * n[:, 0] + s * n[:, 2], n[:, 1], -s * n[:, 0] + c * n[:, 2]], axis=1)
+    return q, u, v, normal, axis, half
 
 
 @dataclass(frozen=True)
@@ -125,25 +128,24 @@ class MaterialTable:
                    np.array([m.color for m in materials], np.float32))
 
 
-def _shade_objects(table: MaterialTable, prims: Primitives, pid, points, rays, distance):
+def _shade_objects(table: MaterialTable, prims: Primitives, pid, points, rays, length, distance):
     """Albedo ``[n,3]`` and world normals ``[n,3]`` of pixels that see primitives ``pid`` ``[n]``.
 
-    ``distance`` ``[n]`` is the frontal pixel footprint in metres; the slant of the surface enlarges it.
+    ``length`` ``[n]`` is the norm of ``rays``, ``distance`` ``[n]`` the frontal pixel footprint in metres (the
+    slant of the surface enlarges it).
     """
     lib = texture_library()
-    q, u, v, normal, axis = _surface(prims, pid, points)
-    cos = np.abs(np.einsum("ij,ij->i", normal, rays)) / np.linalg.norm(rays, axis=1)
+    q, u, v, normal, axis, half = _surface(prims, pid, points)
+    cos = np.abs(np.einsum("ij,ij->i", normal, rays)) / length
     footprint = distance / np.maximum(cos, 0.2)
     mat = prims.material[pid]
     group = table.kind_code[mat] * len(table.textures) + table.texture_code[mat]
-    order = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[order], np.arange(len(table.kinds) * len(table.textures) + 1))
     albedo = np.empty_like(points)
-    for code in np.flatnonzero(np.diff(bounds)):
-        sel = order[bounds[code]:bounds[code + 1]]
+    for code in np.flatnonzero(np.bincount(group)):
+        sel = np.flatnonzero(group == code)
         kind, texture = table.kinds[code // len(table.textures)], table.textures[code % len(table.textures)]
         albedo[sel] = _albedo(kind, lib[texture], lib, table.tint[mat[sel]], q[sel], u[sel], v[sel], axis[sel],
-                              prims.size[pid[sel]].astype(np.float32), -points[sel, 1], footprint[sel])
+                              half[sel], -points[sel, 1], footprint[sel])
     return albedo, normal
 
 
@@ -244,14 +246,15 @@ class Renderer:
             pix = np.flatnonzero(flat_ids == 0) if ground else np.flatnonzero(flat_ids > 0)
             d = rays[pix]
             points = origin.astype(np.float32) + d * t[pix, None]
-            length = np.linalg.norm(d, axis=1)
+            length = np.sqrt(np.einsum("ij,ij->i", d, d))
             distance = t[pix] * length / focal
             if ground:
                 footprint = distance / np.maximum(np.abs(d[:, 1]) / length, 0.2)
                 albedo = _shade_ground(self.scene, points, footprint)
                 normal = np.broadcast_to(np.array([0, -1, 0], np.float32), d.shape)
             else:
-                albedo, normal = _shade_objects(self.materials, prims, flat_ids[pix] - 1, points, d, distance)
+                albedo, normal = _shade_objects(self.materials, prims, flat_ids[pix] - 1, points, d, length,
+                                                distance)
             light = AMBIENT + DIFFUSE * np.clip(normal @ self.scene.sun.astype(np.float32), 0, None)
             rgb[pix] = albedo * light[:, None]
         return rgb.reshape(depth.shape + (3,))

@@ -17,22 +17,22 @@ PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "grace_hopper", "pres
 
 @dataclass(frozen=True)
 class Texture:
-    levels: tuple[np.ndarray, ...]  # float32 [h, w, 3] in [0, 1]; level l has half the resolution of l-1
+    levels: tuple[np.ndarray, ...]  # float32 [h, w, C] in [0, 1], C = 1 (grey) or 3; level l is half of l-1
     texel: float  # metres per texel at level 0
 
     def sample(self, u: np.ndarray, v: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-        """Colours ``[n,3]`` at texture coordinates ``u, v`` ``[n]`` (metres) for pixels of ``footprint`` metres."""
+        """Values ``[n,C]`` at texture coordinates ``u, v`` ``[n]`` (metres) for pixels of ``footprint`` metres."""
         ratio = np.maximum(footprint / self.texel, 1e-6)
         level = np.clip(np.frexp(ratio)[1] - 1, 0, len(self.levels) - 1)
         low, high = int(level.min(initial=0)), int(level.max(initial=0))
-        out = np.empty((u.shape[0], 3), np.float32)
+        out = np.empty((u.shape[0], self.levels[0].shape[2]), np.float32)
         for lvl in range(low, high + 1):
             sel = slice(None) if low == high else level == lvl
             img = self.levels[lvl]
             size = self.texel * 2.0**lvl
             col = np.floor(u[sel] / size).astype(np.int64) % img.shape[1]
             row = np.floor(v[sel] / size).astype(np.int64) % img.shape[0]
-            out[sel] = np.take(img.reshape(-1, 3), row * img.shape[1] + col, axis=0)
+            out[sel] = np.take(img.reshape(-1, img.shape[2]), row * img.shape[1] + col, axis=0)
         return out
 
 
@@ -40,9 +40,8 @@ def _pyramid(image: np.ndarray, texel: float, levels: int = 7) -> Texture:
     img = image.astype(np.float32)
     if img.max() > 1.0:
         img = img / 255.0
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    out = [np.ascontiguousarray(img[:, :, :3])]
+    img = img[:, :, None] if img.ndim == 2 else img[:, :, :3]
+    out = [np.ascontiguousarray(img)]
     for _ in range(levels - 1):
         prev = out[-1]
         h, w = prev.shape[0] // 2 * 2, prev.shape[1] // 2 * 2

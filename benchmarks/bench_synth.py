@@ -1,0 +1,82 @@
+"""Speed of the synthetic renderer: frames/s for rendering alone (RGB + depth + mask) and for rendering with
+correspondences (t-3..t+3) and writing the native layout, against a baseline timed in the same run: the same
+renderer with primitive culling switched off (every primitive tested against every ray, no front-to-back skip).
+
+Prints one JSON line per configuration.
+Usage: python benchmarks/bench_synth.py [--frames N] [--sizes 640x192 ...] [--baseline-frames N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from tcdepth.synth import Renderer, SynthConfig, build_scene, write_sequence
+from tcdepth.synth.raycast import cast
+from tcdepth.synth.render import MAX_DISTANCE, cull
+
+
+def _render_fps(cfg: SynthConfig, seed: int) -> tuple[float, float]:
+    """Frames per second of wall-clock time and of this process's CPU time (the cores may be shared)."""
+    renderer = Renderer(cfg, build_scene(cfg, seed))
+    start, cpu = time.perf_counter(), time.process_time()
+    for index in range(cfg.frames):
+        renderer.frame(index)
+    return cfg.frames / (time.perf_counter() - start), cfg.frames / (time.process_time() - cpu)
+
+
+def _unculled_fps(cfg: SynthConfig, seed: int) -> float:
+    """Baseline: cast every primitive within range against the whole image, then shade as the renderer does."""
+    scene = build_scene(cfg, seed)
+    renderer = Renderer(cfg, scene)
+    start = time.perf_counter()
+    for index in range(cfg.frames):
+        pose = scene.camera_pose(index)
+        prims = cull(scene.world_primitives(index), pose[:3, 3])
+        windows = np.tile([0, cfg.height, 0, cfg.width], (len(prims), 1))
+        rays = renderer.rays @ pose[:3, :3].T.astype(np.float32)
+        depth, ids = cast(prims, windows, np.zeros(len(prims)), pose[:3, 3], rays, MAX_DISTANCE)
+        renderer._shade(prims, depth, ids, rays, pose[:3, 3])
+    return cfg.frames / (time.perf_counter() - start)
+
+
+def _write_fps(cfg: SynthConfig, seed: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        write_sequence(cfg, seed, tmp)
+        return cfg.frames / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--sizes", nargs="+", default=["640x192", "320x96"])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--baseline-frames", type=int, default=4, help="frames for the slow unculled baseline")
+    args = parser.parse_args()
+    for size in args.sizes:
+        width, height = (int(x) for x in size.split("x"))
+        cfg = SynthConfig(width=width, height=height, frames=args.frames)
+        _render_fps(SynthConfig(width=width, height=height, frames=3), args.seed)  # warm-up: textures, imports
+        render, render_cpu = _render_fps(cfg, args.seed)
+        baseline = _unculled_fps(SynthConfig(width=width, height=height, frames=args.baseline_frames), args.seed)
+        full = _write_fps(cfg, args.seed)
+        print(json.dumps({
+            "benchmark": "synth", "size": size, "frames": cfg.frames, "device": "cpu",
+            "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "numpy": np.__version__,
+            "load_avg_1min": round(os.getloadavg()[0], 2), "render_fps": round(render, 2),
+            "render_fps_cpu_time": round(render_cpu, 2), "render_corr_write_fps": round(full, 2),
+            "baseline_unculled_render_fps": round(baseline, 2), "speedup_vs_unculled": round(render / baseline, 2),
+        }))
+
+
+if __name__ == "__main__":
+    main()
