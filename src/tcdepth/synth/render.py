@@ -84,11 +84,10 @@ def _surface(prims: Primitives, pid: np.ndarray, points: np.ndarray):
     and -1 on cylinders and spheres.
     """
     kind = prims.kind[pid]
-    yaw = prims.yaw[pid].astype(np.float32)
-    c, s = np.cos(yaw), np.sin(yaw)
-    rel = points - prims.center[pid].astype(np.float32)
+    c, s = np.cos(prims.yaw).astype(np.float32)[pid], np.sin(prims.yaw).astype(np.float32)[pid]
+    rel = points - prims.center.astype(np.float32)[pid]
     q = np.stack([c * rel[:, 0] - s * rel[:, 2], rel[:, 1], s * rel[:, 0] + c * rel[:, 2]], axis=1)
-    half = prims.size[pid].astype(np.float32)
+    half = prims.size.astype(np.float32)[pid]
     box = kind == BOX
     axis = np.argmax(np.abs(q) / half, axis=1)
     rows = np.arange(q.shape[0])
