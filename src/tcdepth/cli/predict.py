@@ -1,0 +1,127 @@
+"""``tcdepth predict CHECKPOINT INPUT --out DIR``: depth of a video, a frame folder or a glob."""
+
+from __future__ import annotations
+
+import sys
+
+DEFAULT_SCALE_FRAMES = 10
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="depth of a video (mp4, frame folder or glob): PNG16/npz/colour PNGs, mp4, PLY clouds",
+        description="Predict depth for every frame of INPUT with a depth checkpoint (depth.safetensors) or a run "
+                    "directory (depth.safetensors, pose.safetensors for the fused cloud). Without an output flag "
+                    "--png16 and --color are written.")
+    parser.add_argument("checkpoint", help="depth.safetensors or a run directory")
+    parser.add_argument("input", help="video file, folder of png/jpg frames, or a quoted glob such as 'f/*.jpg'")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--intrinsics", help="intrinsics YAML (fx, fy, cx, cy, width, height); default: a centred "
+                                             "camera with --fov")
+    parser.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees when no "
+                                                               "intrinsics file is given (default 60)")
+    outputs = parser.add_argument_group("outputs")
+    outputs.add_argument("--png16", action="store_true", help="16-bit PNG depth, metres x 256 (KITTI convention)")
+    outputs.add_argument("--npz", action="store_true", help="float32 depth, K, scale and pose per frame")
+    outputs.add_argument("--color", action="store_true", help="magma colour-mapped inverse depth PNGs")
+    outputs.add_argument("--video", action="store_true", help="mp4 with each frame beside its depth")
+    outputs.add_argument("--ply", action="store_true", help="coloured point cloud per frame")
+    outputs.add_argument("--fused-ply", action="store_true", help="one cloud of the clip placed with the "
+                                                                 "predicted poses (needs pose.safetensors)")
+    outputs.add_argument("--ply-ascii", action="store_true", help="ascii PLY instead of binary")
+    outputs.add_argument("--ply-step", type=int, default=1, help="keep every n-th pixel in per-frame clouds")
+    outputs.add_argument("--fused-step", type=int, default=4, help="keep every n-th pixel in the fused cloud")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--scale", type=float, help="multiply the relative depth by this factor (to metres)")
+    scale.add_argument("--camera-height", type=float, help="camera height above the ground in metres: scale so "
+                                                           "that the fitted ground plane lies this far below")
+    parser.add_argument("--scale-frames", type=int, default=DEFAULT_SCALE_FRAMES,
+                        help="frames whose median ground-plane scale is used with --camera-height")
+    parser.add_argument("--stride", type=int, default=1, help="use every n-th frame of the input")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--end-mode", choices=("mirror", "duplicate", "drop"), default="mirror",
+                        help="neighbours of the first/last frame (see docs/inference.md)")
+    parser.add_argument("--height", type=int, default=None, help="network input height (default: run config or 192)")
+    parser.add_argument("--width", type=int, default=None, help="network input width (default: run config or 640)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import logging
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from tcdepth.data.intrinsics import Intrinsics, load_intrinsics
+    from tcdepth.inference import Predictor, scale_from_camera_height
+    from tcdepth.inference.predictor import DEFAULT_HORIZONTAL_FOV_DEG
+    from tcdepth.inference.sources import iter_source_frames, select_frames, source_fps
+    from tcdepth.inference.writers import ClipWriter, OutputSelection
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if args.scale is not None and args.scale <= 0:
+        raise ValueError(f"--scale must be positive, got {args.scale}")
+    if args.scale_frames < 1:
+        raise ValueError(f"--scale-frames must be >= 1, got {args.scale_frames}")
+    selection = OutputSelection(png16=args.png16, npz=args.npz, color=args.color, video=args.video, ply=args.ply,
+                                fused_ply=args.fused_ply, ply_binary=not args.ply_ascii, ply_step=args.ply_step,
+                                fused_step=args.fused_step, fps=source_fps(args.input) / args.stride)
+    if not selection.any():
+        selection.png16 = selection.color = True
+    intrinsics = load_intrinsics(args.intrinsics) if args.intrinsics else None
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, precision=args.precision,
+                                          height=args.height, width=args.width, end_mode=args.end_mode,
+                                          scale=args.scale or 1.0)
+    if selection.fused_ply and predictor.pose_net is None:
+        raise ValueError(f"--fused-ply needs camera poses: {args.checkpoint} is not a run directory holding "
+                         "pose.safetensors")
+    metric = args.scale is not None or args.camera_height is not None
+    if not metric:
+        print("note: the model predicts depth up to scale; outputs are relative depth (network units). Give "
+              "--scale or --camera-height for metres.", file=sys.stderr)
+    first_frame = True
+    frames = select_frames(iter_source_frames(args.input), args.stride, args.max_frames)
+    pending = []  # predictions held back until the --camera-height scale is known
+    scale_known = [args.camera_height is None]
+    with ClipWriter(args.out, selection, metric) as writer:
+        def emit(prediction):
+            if prediction is None:
+                return
+            if scale_known[0]:
+                writer.write(prediction)
+                return
+            pending.append(prediction)
+            if len(pending) >= args.scale_frames:
+                release()
+
+        def release():
+            factors = [scale_from_camera_height(p.depth, p.K, args.camera_height) for p in pending]
+            predictor.scale = float(np.median(factors))
+            print(f"scale from camera height {args.camera_height} m: {predictor.scale:.4g} "
+                  f"(median of {len(factors)} frames)", file=sys.stderr)
+            for prediction in pending:
+                writer.write(prediction.rescaled(predictor.scale))
+            pending.clear()
+            scale_known[0] = True
+
+        for _, frame in tqdm(frames, total=args.max_frames, unit="frame", disable=args.no_progress,
+                             file=sys.stderr):
+            if first_frame and intrinsics is None:
+                fov = args.fov or DEFAULT_HORIZONTAL_FOV_DEG
+                intrinsics = Intrinsics.from_fov(frame.width, frame.height, fov)
+                print(f"warning: no --intrinsics; assuming a centred camera with a {fov:g} degree horizontal field "
+                      "of view", file=sys.stderr)
+            if first_frame:
+                predictor.intrinsics = intrinsics
+                first_frame = False
+            emit(predictor.push(frame))
+        emit(predictor.flush())
+        if pending:
+            release()
+        if writer.num_frames == 0:
+            raise ValueError(f"{args.input}: no frame was predicted")
+    print(f"wrote {writer.num_frames} frame(s) to {args.out}")
+    return 0
