@@ -78,6 +78,18 @@ def test_kitti_layout_and_splits(kitti_root):
     np.testing.assert_allclose(poses[0].reshape(3, 4), np.eye(4)[:3], atol=1e-9)
 
 
+def test_kitti_poses_are_camera0_relative_to_the_first_frame(kitti_root):
+    cam = _parse_calib(kitti_root / "2000_01_01" / "calib_cam_to_cam.txt")
+    P = cam["P_rect_02"].reshape(3, 4)
+    cam0_to_cam2 = np.eye(4)
+    cam0_to_cam2[0, 3] = P[0, 3] / P[0, 0]  # x_cam2 = x_cam0 + b e_x
+    cam2_poses = [f.pose for f in render_sequence(CFG, sequence_seed(2, 0))]
+    cam0_poses = [p @ cam0_to_cam2 for p in cam2_poses]
+    expected = np.stack([(np.linalg.inv(cam0_poses[0]) @ p)[:3].ravel() for p in cam0_poses])
+    written = np.loadtxt(kitti_root / "poses" / "2000_01_01_drive_0001.txt")
+    np.testing.assert_allclose(written, expected, atol=1e-6)
+
+
 def test_kitti_velodyne_projects_onto_rendered_depth(kitti_root):
     date = kitti_root / "2000_01_01"
     cam = _parse_calib(date / "calib_cam_to_cam.txt")

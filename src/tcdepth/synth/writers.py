@@ -148,8 +148,8 @@ def write_kitti(cfg: SynthConfig, root: str | Path, sequences: int, seed: int, s
     atomic_write_text(root / KITTI_DATE / "calib_cam_to_cam.txt", cam_to_cam)
     atomic_write_text(root / KITTI_DATE / "calib_velo_to_cam.txt", velo_to_cam)
     velo_to_cam2 = camera_velo_transform(cfg)
-    cam2_to_cam0 = np.eye(4)
-    cam2_to_cam0[0, 3] = CAM2_OFFSET
+    cam0_to_cam2 = np.eye(4)  # x_cam2 = x_cam0 + CAM2_OFFSET e_x (P_rect_02's offset)
+    cam0_to_cam2[0, 3] = CAM2_OFFSET
     drives = []
     for i in range(sequences):
         drive = f"{KITTI_DATE}_drive_{i + 1:04d}"
@@ -167,7 +167,7 @@ def write_kitti(cfg: SynthConfig, root: str | Path, sequences: int, seed: int, s
                 save_png(base / "image_03" / "data" / f"{name}.png", right.rgb)
             scan = lidar_scan(scene, index, frame.pose @ velo_to_cam2)
             atomic_write_bytes(base / "velodyne_points" / "data" / f"{name}.bin", scan.tobytes())
-            cam0_poses.append(frame.pose @ np.linalg.inv(cam2_to_cam0))
+            cam0_poses.append(frame.pose @ cam0_to_cam2)
             if progress:
                 progress(1)
         first = np.linalg.inv(cam0_poses[0])
