@@ -1,0 +1,106 @@
+"""``tcdepth evaluate``: depth accuracy (KITTI Eigen protocol), TCM and flicker of a trained model or of external
+predictions, with optional test-time refinement."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_data_arguments(parser) -> None:
+    """Arguments shared by ``evaluate`` and ``refine``: what to evaluate on and how."""
+    parser.add_argument("model", nargs="?", help="run directory (config.yaml, depth.safetensors, pose.safetensors) "
+                                                 "or a depth weights file")
+    parser.add_argument("--data", required=True, choices=["synthetic", "kitti"])
+    parser.add_argument("--data-path", required=True, help="synthetic root (native layout) or KITTI raw root")
+    parser.add_argument("--split-file", help="test split (default for synthetic: <data-path>/splits/test_files.txt)")
+    parser.add_argument("--gt", help="gt_depths.npz (tcdepth export-gt); default: read the ground truth per frame")
+    parser.add_argument("--out", help="output folder for metrics.json, per_image.csv, tcm_<w>.csv, table.txt")
+    parser.add_argument("--tcm", nargs="+", type=int, default=[], metavar="W", help="TCM windows (3, 5, 7)")
+    parser.add_argument("--tcm-gt", help="KITTI: folder of TCM snippets written by `tcdepth make-tcm-gt`")
+    parser.add_argument("--flicker", action="store_true", help="also report the GT-free flicker measure "
+                                                               "(implied by --tcm)")
+    parser.add_argument("--poses-dir", help="KITTI: per-drive camera-0 poses for flicker with ground-truth motion")
+    parser.add_argument("--post-process", action="store_true", help="Monodepth2 flip post-processing")
+    parser.add_argument("--no-median-scaling", action="store_true", help="no per-image median scaling")
+    parser.add_argument("--scale-factor", type=float, default=1.0, help="fixed depth factor (stereo: 5.4)")
+    parser.add_argument("--min-depth", type=float, default=1e-3)
+    parser.add_argument("--max-depth", type=float, default=80.0, help="depth cap of the mask and clamp (m)")
+    parser.add_argument("--crop", default="garg", choices=["garg", "eigen", "none"])
+    parser.add_argument("--height", type=int, help="network input height (default: the run's data.height)")
+    parser.add_argument("--width", type=int, help="network input width (default: the run's data.width)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip (and report) items with missing files or unusable ground truth")
+
+
+def add_refine_arguments(parser) -> None:
+    parser.add_argument("--ttr-steps", type=int, default=20, help="refinement steps per sequence")
+    parser.add_argument("--ttr-lr", type=float, default=1e-5, help="refinement learning rate")
+    parser.add_argument("--ttr-update", default="encoders", choices=["encoders", "all"],
+                        help="parameters updated: depth and pose encoders, or all depth and pose parameters")
+    parser.add_argument("--ttr-batch-size", type=int, default=4)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="evaluate depth accuracy (KITTI Eigen protocol), TCM and flicker",
+        description="Predict every test frame with its own triplet and report the Eigen metrics (table row, "
+                    "metrics.json, per_image.csv), the TCM for --tcm windows and the flicker measure.")
+    add_data_arguments(parser)
+    parser.add_argument("--pred-npz", help="evaluate external scaled disparities ([N,h,w] .npy, or .npz with key "
+                                           "'data'/'disp', in split order) instead of a model")
+    parser.add_argument("--ttr", action="store_true", help="test-time refinement per sequence before predicting")
+    add_refine_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def evaluate_options(args, refine: bool):
+    from tcdepth.evaluation.eigen import EigenOptions
+    from tcdepth.evaluation.refine import RefineConfig
+    from tcdepth.evaluation.runner import EvaluateOptions
+
+    eigen = EigenOptions(min_depth=args.min_depth, max_depth=args.max_depth, crop=args.crop,
+                         median_scaling=not args.no_median_scaling, scale_factor=args.scale_factor)
+    refine_cfg = RefineConfig(steps=args.ttr_steps, learning_rate=args.ttr_lr, update=args.ttr_update,
+                              batch_size=args.ttr_batch_size) if refine else None
+    return EvaluateOptions(data=args.data, data_path=args.data_path, split_file=args.split_file, gt_path=args.gt,
+                           eigen=eigen, post_process=args.post_process, tcm_windows=list(args.tcm),
+                           tcm_gt_dir=args.tcm_gt, flicker=args.flicker or bool(args.tcm), poses_dir=args.poses_dir,
+                           refine=refine_cfg, skip_bad=args.skip_bad)
+
+
+def print_report(report, label: str = "") -> None:
+    from tcdepth.metrics import TRACK_METRICS
+
+    eigen = report.eigen
+    print(f"{label}{len(eigen.images)} images" + (f", {len(eigen.skipped)} skipped" if eigen.skipped else ""))
+    for name, reason in eigen.skipped:
+        print(f"  skipped {name}: {reason}", file=sys.stderr)
+    if eigen.options.median_scaling:
+        print(f" Scaling ratios | med: {eigen.ratio_median:0.3f} | std: {eigen.ratio_std:0.3f}")
+    print(report.table())
+    if report.fallbacks["shifted"] or report.fallbacks["duplicated"]:
+        print(f" sequence boundaries: {report.fallbacks['shifted']} frames predicted from a shifted triplet, "
+              f"{report.fallbacks['duplicated']} with duplicated frames")
+    for window, result in report.tcm.items():
+        values = "  ".join(f"{m} {result.mean[m]:.4f}" for m in TRACK_METRICS)
+        print(f" TCM-{window}: {values}  ({len(result.pairs)} pairs, {len(report.tcm_skipped[window])} snippets "
+              "skipped)")
+    if report.flicker:
+        print(f" flicker: predicted motion {report.flicker['predicted_motion']:.4f}, ground-truth motion "
+              f"{report.flicker['gt_motion']:.4f} ({report.flicker['pairs']} pairs)")
+
+
+def run(args) -> int:
+    from tcdepth.evaluation.runner import evaluate, load_model
+
+    if (args.model is None) == (args.pred_npz is None):
+        raise ValueError("give either a model (run directory or weights file) or --pred-npz, not both")
+    options = evaluate_options(args, refine=args.ttr)
+    model = load_model(args.model, args.height, args.width, args.device) if args.model else None
+    report = evaluate(options, model, args.pred_npz, args.device)
+    print_report(report)
+    if args.out:
+        report.write(args.out)
+        print(f"wrote {args.out}/metrics.json, per_image.csv, table.txt")
+    return 0
