@@ -21,12 +21,12 @@ class TeacherConfig:
     trained alongside with its own objective, as the TC-Depth authors suggested when no teacher is available.
     """
 
-    mode: Literal["none", "checkpoint", "joint"] = "none"
+    mode: Literal["none", "checkpoint", "joint"] = "joint"
     path: str | None = None
 
     def __post_init__(self):
         if self.mode == "checkpoint" and not self.path:
-            raise ValueError("teacher.path is required when teacher.mode is 'checkpoint'")
+            raise ValueError("path is required when mode is 'checkpoint' (a Monodepth2 depth.safetensors)")
 
 
 @dataclass
@@ -61,15 +61,15 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "log_every_steps", "image_every_steps", "val_every_epochs",
                      "max_nonfinite_steps", "num_nodes"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"train.{name} must be positive, got {getattr(self, name)}")
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.learning_rate <= 0:
-            raise ValueError(f"train.learning_rate must be positive, got {self.learning_rate}")
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if sorted(self.milestones) != list(self.milestones):
-            raise ValueError(f"train.milestones must be increasing, got {self.milestones}")
+            raise ValueError(f"milestones must be increasing, got {self.milestones}")
         if not 0 < self.gamma <= 1:
-            raise ValueError(f"train.gamma must be in (0, 1], got {self.gamma}")
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ValueError(f"train.grad_clip must be positive or null, got {self.grad_clip}")
+            raise ValueError(f"grad_clip must be positive or null, got {self.grad_clip}")
 
 
 @dataclass
@@ -81,6 +81,14 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        if self.model.architecture == "tcdepth" and self.loss.use_motion_loss and self.train.teacher.mode == "none":
+            raise ValueError("loss.use_motion_loss needs a teacher: set train.teacher.mode to 'checkpoint' (with "
+                             "train.teacher.path) or 'joint', or set loss.use_motion_loss=false")
+        if not set(self.loss.scales) <= set(self.data.scales):
+            raise ValueError(f"loss.scales {list(self.loss.scales)} need images at those scales; data.scales is "
+                             f"{list(self.data.scales)}")
 
     @property
     def run_dir(self) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
@@ -29,8 +31,9 @@ class DepthDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and stage in (None, "fit"):
-            self.train_set = build_dataset(self.cfg.data, "train", augment=True)
-        if self.val_set is None and stage in (None, "fit", "validate"):
+            # Ground truth is read for validation only; training never looks at it.
+            self.train_set = build_dataset(replace(self.cfg.data, depth_gt=False), "train", augment=True)
+        if self.val_set is None and stage in (None, "fit", "validate") and self.cfg.data.dataset != "video":
             self.val_set = build_dataset(self.cfg.data, "val", augment=False)
 
     def _loader_kwargs(self) -> dict:
@@ -48,11 +51,15 @@ class DepthDataModule(L.LightningDataModule):
         if len(self._sampler) < self.cfg.train.batch_size:
             raise ValueError(f"data: the training set has {len(self.train_set)} samples, fewer than one batch of "
                              f"{self.cfg.train.batch_size} per rank ({world} ranks)")
+        # A private generator: creating the loader's iterator must not draw from the global random state, which
+        # the checkpoint restores for the losses.
+        generator = torch.Generator().manual_seed(self.cfg.train.seed)
         return DataLoader(self.train_set, batch_size=self.cfg.train.batch_size, sampler=self._sampler,
-                          drop_last=True, **self._loader_kwargs())
+                          drop_last=True, generator=generator, **self._loader_kwargs())
 
     def val_dataloader(self) -> DataLoader | list:
-        if self.val_set is None or len(self.val_set) == 0:
+        # A user's video has no ground truth: there is nothing to validate against.
+        if self.cfg.data.dataset == "video" or self.val_set is None or len(self.val_set) == 0:
             return []
         return DataLoader(self.val_set, batch_size=self.cfg.train.batch_size, shuffle=False,
                           **self._loader_kwargs())
@@ -60,7 +67,8 @@ class DepthDataModule(L.LightningDataModule):
     def state_dict(self) -> dict:
         if self.trainer is None:
             return {}
-        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        # "processed" counts the batch whose optimiser step has run, also when saving inside on_train_batch_end.
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
         return {"epoch": self.trainer.current_epoch, "samples_done": done * self.cfg.train.batch_size}
 
     def load_state_dict(self, state: dict) -> None:

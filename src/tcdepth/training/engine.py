@@ -9,6 +9,7 @@ resumes from ``last.ckpt`` (or ``interrupted.ckpt`` when newer) exactly where it
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -37,11 +38,15 @@ class RandomStateCheckpoint(Callback):
     """Stores and restores the Python, NumPy and torch random states with every checkpoint (exact resume)."""
 
     def state_dict(self):
-        return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        # Plain Python and torch types only, so that checkpoints load with torch.load(weights_only=True).
+        return {"python": random.getstate(), "numpy": (name, torch.from_numpy(keys.copy()), pos, has_gauss, cached),
+                "torch": torch.get_rng_state()}
 
     def load_state_dict(self, state_dict):
         random.setstate(state_dict["python"])
-        np.random.set_state(state_dict["numpy"])
+        name, keys, pos, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
         torch.set_rng_state(state_dict["torch"])
 
 
@@ -64,7 +69,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
-def build_trainer(cfg: ExperimentConfig, enable_progress_bar: bool = True) -> L.Trainer:
+def build_trainer(cfg: ExperimentConfig, enable_progress_bar: bool = True,
+                  extra_callbacks: list[Callback] | None = None) -> L.Trainer:
     t = cfg.train
     run_dir = cfg.run_dir
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch={epoch}", save_last=True,
@@ -73,6 +79,7 @@ def build_trainer(cfg: ExperimentConfig, enable_progress_bar: bool = True) -> L.
                  LearningRateMonitor(logging_interval="epoch")]
     if enable_progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
+    callbacks += extra_callbacks or []
     loggers = [TensorBoardLogger(run_dir, name="logs", version=""), CSVLogger(run_dir, name="logs", version="")]
     strategy = t.strategy
     if strategy == "auto" and (t.num_nodes > 1 or (isinstance(t.devices, int) and t.devices > 1)):
@@ -100,7 +107,12 @@ def build_trainer(cfg: ExperimentConfig, enable_progress_bar: bool = True) -> L.
     )
 
 
-def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool = True) -> Path:
+# DepthDataModule saves the position inside the epoch and its sampler resumes there, which Lightning cannot see.
+warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+
+
+def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool = True,
+          extra_callbacks: list[Callback] | None = None) -> Path:
     """Train (or resume) the experiment; returns the run directory holding checkpoints and exported weights."""
     from tcdepth.models import save_weights
 
@@ -110,7 +122,7 @@ def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool 
     save_config(cfg, run_dir / "config.yaml")
     module = DepthModule(cfg)
     data = DepthDataModule(cfg)
-    trainer = build_trainer(cfg, enable_progress_bar=enable_progress_bar)
+    trainer = build_trainer(cfg, enable_progress_bar=enable_progress_bar, extra_callbacks=extra_callbacks)
     ckpt = None if fresh else latest_checkpoint(run_dir)
     if ckpt is not None and trainer.is_global_zero:
         print(f"resuming from {ckpt}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import replace
 
 import lightning as L
 import torch
@@ -31,27 +32,27 @@ class DepthModule(L.LightningModule):
         self.cfg = cfg
         self.depth_net = build_model(cfg.model)
         self.pose_net = build_pose_net(cfg.model)
-        self.teacher = self._build_teacher()
+        self.teacher, self.teacher_config = self._build_teacher()
         self.frame_ids = list(cfg.data.frame_ids)
         self.nonfinite_steps = 0
         self._last_step_time: float | None = None
 
     # ----------------------------------------------------------------------------------------------- set-up
     def _build_teacher(self):
+        """``(teacher network, its ModelConfig)``, or ``(None, None)`` when the run has no teacher."""
         teacher_cfg = self.cfg.train.teacher
         if self.cfg.model.architecture != "tcdepth" or teacher_cfg.mode == "none":
-            return None
+            return None, None
         if teacher_cfg.mode == "checkpoint":
-            teacher, teacher_model_cfg = load_weights(teacher_cfg.path)
-            if teacher_model_cfg.architecture != "monodepth2":
+            teacher, model_cfg = load_weights(teacher_cfg.path)
+            if model_cfg.architecture != "monodepth2":
                 raise ValueError(f"train.teacher.path {teacher_cfg.path}: expected Monodepth2 weights, got "
-                                 f"architecture {teacher_model_cfg.architecture!r}")
+                                 f"architecture {model_cfg.architecture!r}")
             teacher.requires_grad_(False)
-            return teacher.eval()
-        from dataclasses import replace
-
-        return build_model(replace(self.cfg.model, architecture="monodepth2", encoder="resnet18", pretrained=None,
-                                   upsample_mode="nearest"))
+            return teacher.eval(), model_cfg
+        model_cfg = replace(self.cfg.model, architecture="monodepth2", encoder="resnet18", pretrained=None,
+                            upsample_mode="nearest")
+        return build_model(model_cfg), model_cfg
 
     def train(self, mode: bool = True):
         super().train(mode)
