@@ -5,6 +5,7 @@ Every file is written atomically (``tcdepth.io``).
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,12 +92,26 @@ def _split_entries(names: list[str], frames: int) -> dict[str, list[tuple[str, i
     return {"train": entries[:a], "val": entries[a:b], "test": entries[b:]}
 
 
+def _write_sequence_job(job: tuple[SynthConfig, int, Path]) -> int:
+    cfg, seed, out_dir = job
+    write_sequence(cfg, seed, out_dir)
+    return cfg.frames
+
+
 def write_native(cfg: SynthConfig, root: str | Path, sequences: int, seed: int,
-                 progress: Progress | None = None) -> Path:
+                 progress: Progress | None = None, workers: int = 1) -> Path:
+    """Render the sequences (in ``workers`` processes when > 1; the output does not depend on it)."""
     root = Path(root)
     names = [f"seq_{i:03d}" for i in range(sequences)]
-    for i, name in enumerate(names):
-        write_sequence(cfg, sequence_seed(seed, i), root / name, progress)
+    jobs = [(cfg, sequence_seed(seed, i), root / name) for i, name in enumerate(names)]
+    if workers > 1:
+        with multiprocessing.get_context("spawn").Pool(min(workers, sequences)) as pool:
+            for frames in pool.imap_unordered(_write_sequence_job, jobs):
+                if progress:
+                    progress(frames)
+    else:
+        for job in jobs:
+            write_sequence(*job, progress)
     for split, entries in _split_entries(names, cfg.frames).items():
         atomic_write_text(root / "splits" / f"{split}_files.txt", "".join(f"{n} {f}\n" for n, f in entries))
     return root
@@ -183,14 +198,15 @@ def write_kitti(cfg: SynthConfig, root: str | Path, sequences: int, seed: int, s
 
 
 def write_dataset(cfg: SynthConfig, root: str | Path, sequences: int = 1, seed: int = 0, layout: str = "native",
-                  stereo: bool = False, progress: Progress | None = None) -> Path:
-    """Render ``sequences`` sequences into ``root`` in the ``native`` or ``kitti`` layout."""
+                  stereo: bool = False, progress: Progress | None = None, workers: int = 1) -> Path:
+    """Render ``sequences`` sequences into ``root`` in the ``native`` or ``kitti`` layout (native: ``workers``
+    processes render sequences in parallel)."""
     if sequences < 1:
         raise ValueError(f"sequences: expected at least 1, got {sequences}")
     if layout == "native":
         if stereo:
             raise ValueError("stereo (image_03) exists only in the kitti layout")
-        return write_native(cfg, root, sequences, seed, progress)
+        return write_native(cfg, root, sequences, seed, progress, workers)
     if layout == "kitti":
         return write_kitti(cfg, root, sequences, seed, stereo, progress)
     raise ValueError(f"layout: expected 'native' or 'kitti', got {layout!r}")

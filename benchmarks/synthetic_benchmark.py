@@ -1,0 +1,139 @@
+"""The held-out synthetic benchmark: TC-Depth vs the Monodepth2 baseline and the paper's ablations, one command.
+
+    python benchmarks/synthetic_benchmark.py OUT --device cuda --steps 400
+
+1. Renders a training set and a held-out test set (fixed seeds; moving cars and static segments in every sequence).
+2. Trains the Monodepth2 baseline, which then serves as the frozen teacher of every TC-Depth variant.
+3. Trains TC-Depth and the ablations (no spatial attention, no temporal attention, no geometric loss, no cycle mask,
+   no motion loss) with the same data, resolution, batch and number of steps.
+4. Evaluates every run on the held-out set: abs_rel, sq_rel, rmse, a1 and the TCM for 3, 5 and 7 frames.
+
+Each run directory receives ``run_info.json`` (device, steps, resolution, batch, wall time); the evaluations go to
+``OUT/eval/<variant>/``. ``tcdepth results OUT/eval/* --out results.md`` turns them into the table of
+docs/results.md. Variants are trained in the order given and the driver stops starting new ones once
+``--time-budget`` seconds have passed, so a bounded session still returns complete rows. Every step is a ``tcdepth``
+command, printed before it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+# variant -> overrides on top of configs/synthetic_tiny.yaml
+VARIANTS = {
+    "tcdepth": [],
+    "no_motion_loss": ["loss.use_motion_loss=false", "train.teacher.mode=none"],
+    "no_geometric_loss": ["loss.use_geometric=false"],
+    "no_cycle_mask": ["loss.use_cycle_mask=false"],
+    "no_spatial_attention": ["model.use_spatial=false"],
+    "no_temporal_attention": ["model.use_temporal=false"],
+}
+
+
+def tcdepth(*args: str) -> None:
+    command = [sys.executable, "-m", "tcdepth.cli.main", *map(str, args)]
+    print("$ tcdepth " + " ".join(map(str, args)), flush=True)
+    subprocess.run(command, check=True)
+
+
+def device_name(device: str) -> str:
+    return torch.cuda.get_device_name(0) if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
+
+
+def count_lines(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.strip())
+
+
+def make_data(out: Path, args) -> tuple[Path, Path, Path]:
+    train_root, test_root = out / "data" / "train", out / "data" / "test"
+    common = ["--frames", args.frames, "--width", args.width, "--height", args.height, "--workers", args.workers]
+    if not (train_root / "splits" / "train_files.txt").is_file():
+        tcdepth("synth", train_root, "--sequences", args.train_sequences + 2, "--seed", 100, "--flow-range", 1,
+                *common)
+    if not (test_root / "splits" / "test_files.txt").is_file():
+        tcdepth("synth", test_root, "--sequences", args.test_sequences, "--seed", 200, "--flow-range", 3, *common)
+    all_test = test_root / "splits" / "all_files.txt"
+    all_test.write_text("".join((test_root / "splits" / f"{s}_files.txt").read_text()
+                                for s in ("train", "val", "test")))
+    return train_root, test_root, all_test
+
+
+def schedule(train_root: Path, args) -> list[str]:
+    """Overrides giving ``args.steps`` optimiser steps: epochs, LR decay at 3/4, motion loss for the first 2/3."""
+    per_epoch = count_lines(train_root / "splits" / "train_files.txt") // args.batch
+    epochs = max(1, math.ceil(args.steps / per_epoch))
+    return [f"data.path={train_root}", f"data.height={args.height}", f"data.width={args.width}",
+            f"data.num_workers={args.loader_workers}", f"train.batch_size={args.batch}", f"train.epochs={epochs}",
+            f"train.max_steps={args.steps}", f"train.milestones=[{max(1, round(0.75 * epochs))}]",
+            f"loss.motion_epochs=[0, {max(0, round(2 * epochs / 3) - 1)}]",
+            f"train.accelerator={'gpu' if args.device.startswith('cuda') else 'cpu'}",
+            f"train.precision={args.precision}", "train.log_every_steps=10", "train.image_every_steps=100000"]
+
+
+def train_run(config: Path, name: str, overrides: list[str], out: Path, args) -> Path:
+    run_dir = out / "runs" / name
+    if (run_dir / "depth.safetensors").is_file():
+        return run_dir
+    start = time.perf_counter()
+    tcdepth("train", config, f"name={name}", f"train.out_dir={out / 'runs'}", "--no-progress", *overrides)
+    info = {"device": device_name(args.device), "steps": args.steps, "batch_size": args.batch,
+            "resolution": f"{args.height}x{args.width}", "precision": args.precision,
+            "wall_seconds": round(time.perf_counter() - start, 1)}
+    (run_dir / "run_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    return run_dir
+
+
+def evaluate(run_dir: Path, test_root: Path, split: Path, out: Path, args) -> None:
+    target = out / "eval" / run_dir.name
+    if not (target / "metrics.json").is_file():
+        tcdepth("evaluate", run_dir, "--data", "synthetic", "--data-path", test_root, "--split-file", split,
+                "--tcm", 3, 5, 7, "--crop", "none", "--device", args.device, "--out", target)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--height", type=int, default=96)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--precision", default="32-true")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--train-sequences", type=int, default=6)
+    parser.add_argument("--test-sequences", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4, help="rendering processes")
+    parser.add_argument("--loader-workers", type=int, default=4)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--time-budget", type=float, default=float("inf"),
+                        help="seconds after which no new variant is started")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    train_root, test_root, split = make_data(args.out, args)
+    overrides = schedule(train_root, args)
+    baseline = train_run(CONFIGS / "synthetic_tiny_monodepth2.yaml", "monodepth2", overrides, args.out, args)
+    evaluate(baseline, test_root, split, args.out, args)
+    teacher = [f"train.teacher.path={baseline / 'depth.safetensors'}"]
+    for variant in args.variants:
+        if time.perf_counter() - start > args.time_budget:
+            print(f"time budget of {args.time_budget:.0f} s reached: {variant} and later variants not run")
+            break
+        run = train_run(CONFIGS / "synthetic_tiny.yaml", variant, overrides + teacher + VARIANTS[variant],
+                        args.out, args)
+        evaluate(run, test_root, split, args.out, args)
+    print(f"done in {time.perf_counter() - start:.0f} s; evaluations in {args.out / 'eval'}")
+
+
+if __name__ == "__main__":
+    main()
