@@ -17,13 +17,14 @@ def naive_spatial_aggregation(points, values, sigma):
     return torch.einsum("bci,bij->bcj", values, kernel / kernel.sum(dim=1, keepdim=True))
 
 
-@pytest.mark.parametrize("impl,chunk", [("chunked", 7), ("chunked", 64), ("chunked", 1000), ("dense", 0)])
-def test_spatial_kernel_matches_naive_formula_and_gradient(impl, chunk):
+@pytest.mark.parametrize("impl,chunk,channels", [("chunked", 7, 6), ("chunked", 64, 6), ("chunked", 1000, 6),
+                                                 ("dense", 0, 6), ("dense", 0, 128)])
+def test_spatial_kernel_matches_naive_formula_and_gradient(impl, chunk, channels):
     gen = torch.Generator().manual_seed(0)
     # Depth-like points: spread of a few units so that the kernel is neither uniform nor one-hot.
     points = torch.randn(2, 45, 3, generator=gen) * 0.6 + torch.tensor([0.0, 0.0, 5.0])
-    values = torch.randn(2, 6, 45, generator=gen, requires_grad=True)
-    upstream = torch.randn(2, 6, 45, generator=gen)
+    values = torch.randn(2, channels, 45, generator=gen, requires_grad=True)
+    upstream = torch.randn(2, channels, 45, generator=gen)
     out = GeometricKernel(points, 0.25, impl, chunk_size=max(chunk, 1)).aggregate(values)
     (grad,) = torch.autograd.grad((out * upstream).sum(), values)
     ref = naive_spatial_aggregation(points, values, 0.25)

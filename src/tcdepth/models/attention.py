@@ -22,7 +22,7 @@ from tcdepth.geometry import backproject, invert_intrinsics, scale_intrinsics
 
 ATTENTION_IMPLS = ("auto", "chunked", "dense")
 # Width of the all-zero queries/keys of the dense path (the logits come from the bias alone).
-DENSE_QUERY_DIM = 8
+DENSE_HEAD_DIM = 64
 # (query view, key view): every view attends to each of the two others, neighbours in index order.
 VIEW_PAIRS = ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
 
@@ -101,11 +101,14 @@ class GeometricKernel:
             return _ChunkedKernelAggregation.apply(self.points, values, self.sigma, self.chunk_size)
         if self._bias is None:
             self._bias = kernel_logits(self.points, self.points, self.sigma).unsqueeze(1)
+        # Every channel has the same weights (the queries and keys are zero, the bias is the kernel), so the
+        # channels are split into heads of DENSE_HEAD_DIM: fused SDPA kernels accept such heads, not one of 512.
         b, c, n = values.shape
-        zeros = values.new_zeros(b, 1, n, DENSE_QUERY_DIM)
-        out = F.scaled_dot_product_attention(zeros, zeros, values.transpose(1, 2).unsqueeze(1),
-                                             attn_mask=self._bias.to(values.dtype))
-        return out.squeeze(1).transpose(1, 2)
+        heads = c // DENSE_HEAD_DIM if c % DENSE_HEAD_DIM == 0 else 1
+        v = values.reshape(b, heads, c // heads, n).transpose(2, 3)
+        zeros = values.new_zeros(b, heads, n, c // heads)
+        out = F.scaled_dot_product_attention(zeros, zeros, v, attn_mask=self._bias.to(values.dtype))
+        return out.transpose(2, 3).reshape(b, c, n)
 
     def raw_kernel(self, index: slice | int = slice(None)) -> torch.Tensor:
         """Unnormalised kernel ``exp(-d/(2 sigma))`` ``[b,N,N]`` of the views ``points[index]`` (for logging)."""
