@@ -1,0 +1,378 @@
+"""The main job end to end (``tcdepth demo``): synthetic data, the Monodepth2 baseline, TC-Depth with the baseline
+as teacher, evaluation of both (Eigen + TCM), prediction of the held-out clip and the HTML report.
+
+Every step prints the shell command that reruns it and is skipped when its outputs exist and are complete
+(training resumes from its checkpoint when it was interrupted); ``fresh=True`` starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tcdepth.io import atomic_write_text
+from tcdepth.reporting.html import DemoReport, ReportStep, write_report
+from tcdepth.reporting.results import format_duration, load_result, results_markdown
+
+BASELINE_CONFIG = "synthetic_tiny_monodepth2.yaml"
+TCDEPTH_CONFIG = "synthetic_tiny.yaml"
+TCM_WINDOWS = (3, 5, 7)
+FLOW_RANGE = 3  # correspondences to t-3..t+3: what TCM-7 needs
+STEP_COUNT = 7  # six steps with outputs to reuse, then the report
+
+
+@dataclass
+class DemoSettings:
+    """The demo's budget. Defaults: 5 sequences (3 train, 1 validation, 1 held-out test) of 36 frames at
+    96x320 (25 steps of batch 4 per epoch), 5 baseline and 4 TC-Depth epochs; sized to finish ``make demo`` in
+    about 12 minutes on an idle 2-core CPU (few long epochs: every epoch costs a validation and a checkpoint)."""
+
+    out_dir: Path = Path("demo_out")
+    config_dir: Path = Path("configs")
+    sequences: int = 5
+    frames: int = 36
+    height: int = 96
+    width: int = 320
+    baseline_epochs: int = 5
+    tcdepth_epochs: int = 4
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.sequences < 3:
+            raise ValueError(f"sequences: the demo needs at least 3 (train, validation, test), got {self.sequences}")
+        if self.frames < 8:
+            raise ValueError(f"frames: need at least 8 per sequence for TCM-7, got {self.frames}")
+        if self.height % 32 or self.width % 32:
+            raise ValueError(f"height and width must be multiples of 32, got {self.height}x{self.width}")
+        for name in ("baseline_epochs", "tcdepth_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.out_dir / "data"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.out_dir / "runs"
+
+    @property
+    def predict_dir(self) -> Path:
+        return self.out_dir / "predict"
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.out_dir / "assets"
+
+    @property
+    def report_path(self) -> Path:
+        return self.out_dir / "report.html"
+
+    def sequence_names(self) -> list[str]:
+        return [f"seq_{i:03d}" for i in range(self.sequences)]
+
+    @property
+    def test_sequence(self) -> str:
+        return self.sequence_names()[-1]
+
+    def train_overrides(self, epochs: int) -> list[str]:
+        return [f"data.path={self.data_dir}", f"data.height={self.height}", f"data.width={self.width}",
+                f"train.out_dir={self.runs_dir}", f"train.epochs={epochs}",
+                f"train.milestones=[{max(1, round(0.75 * epochs))}]"]
+
+
+def command_line(words: list[str | Path]) -> str:
+    return shlex.join(str(w) for w in words)
+
+
+def _count(folder: Path, pattern: str) -> int:
+    return len(list(folder.glob(pattern))) if folder.is_dir() else 0
+
+
+def newer(outputs: list[Path], inputs: list[Path]) -> bool:
+    """Whether every output exists and none is older than an existing input (make's rule)."""
+    if not all(p.is_file() for p in outputs):
+        return False
+    latest_input = max((p.stat().st_mtime for p in inputs if p.is_file()), default=0.0)
+    return min(p.stat().st_mtime for p in outputs) >= latest_input
+
+
+class Demo:
+    """Runs the steps of the demo in order; see the module docstring."""
+
+    def __init__(self, settings: DemoSettings, print_fn: Callable[[str], None] = print):
+        self.s = settings
+        self.print = print_fn
+        self.steps: list[ReportStep] = []
+        self.baseline_run = self.s.runs_dir / "synthetic_tiny_monodepth2"
+        self.tcdepth_run = self.s.runs_dir / "synthetic_tiny_tcdepth"
+
+    # ------------------------------------------------------------------------------------------------ plumbing
+    def step(self, title: str, command: str, complete: Callable[[], bool], action: Callable[[], None]) -> None:
+        self.print(f"\n=== [{len(self.steps) + 1}/{STEP_COUNT}] {title}")
+        self.print(f"$ {command}")
+        if complete():
+            self.print("reusing the existing outputs (complete); pass --fresh to redo")
+            self.steps.append(ReportStep(title, command, None))
+            return
+        start = time.perf_counter()
+        action()
+        if not complete():
+            raise RuntimeError(f"step '{title}' finished but its outputs are incomplete")
+        seconds = time.perf_counter() - start
+        self.print(f"--- {title}: done in {format_duration(seconds)}")
+        self.steps.append(ReportStep(title, command, seconds))
+
+    def clear(self) -> None:
+        """Remove what earlier demos wrote (only the demo's own folders and files)."""
+        for folder in (self.s.data_dir, self.s.runs_dir, self.s.predict_dir, self.s.assets_dir):
+            if folder.exists():
+                shutil.rmtree(folder)
+        self.s.report_path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------------------------------------ data
+    @property
+    def data_stamp(self) -> Path:
+        """Written last by the data step: the settings the data was rendered with."""
+        return self.s.data_dir / "demo_data.json"
+
+    def data_settings(self) -> dict:
+        return {"sequences": self.s.sequences, "frames": self.s.frames, "height": self.s.height,
+                "width": self.s.width, "seed": self.s.seed, "flow_range": FLOW_RANGE}
+
+    def data_complete(self) -> bool:
+        root = self.s.data_dir
+        if not self.data_stamp.is_file() or json.loads(self.data_stamp.read_text()) != self.data_settings():
+            return False
+        splits = all((root / "splits" / f"{name}_files.txt").is_file() for name in ("train", "val", "test"))
+        frames = all(_count(root / name / "rgb", "*.png") == self.s.frames and
+                     _count(root / name / "depth", "*.npy") == self.s.frames and
+                     (root / name / "intrinsics.yaml").is_file() for name in self.s.sequence_names())
+        return splits and frames and _count(root / self.s.test_sequence / "corr", "*.npz") == self.s.frames
+
+    def unused_correspondence_dirs(self) -> list[Path]:
+        """``corr/`` of the training and validation sequences: only TCM on the test sequence reads them."""
+        return [self.s.data_dir / name / "corr" for name in self.s.sequence_names()[:-1]]
+
+    def make_data(self) -> None:
+        from tqdm import tqdm
+
+        from tcdepth.synth import SynthConfig, write_dataset
+
+        if self.s.data_dir.exists():
+            shutil.rmtree(self.s.data_dir)  # incomplete or rendered with other settings
+        cfg = SynthConfig(width=self.s.width, height=self.s.height, frames=self.s.frames, flow_range=FLOW_RANGE)
+        with tqdm(total=self.s.sequences * self.s.frames, unit="frame", desc="synth") as bar:
+            write_dataset(cfg, self.s.data_dir, self.s.sequences, self.s.seed, "native", False, bar.update)
+        for folder in self.unused_correspondence_dirs():
+            shutil.rmtree(folder, ignore_errors=True)
+        atomic_write_text(self.data_stamp, json.dumps(self.data_settings()) + "\n")
+
+    def data_command(self) -> str:
+        synth = command_line(["tcdepth", "synth", self.s.data_dir, "--sequences", self.s.sequences, "--frames",
+                              self.s.frames, "--width", self.s.width, "--height", self.s.height, "--seed", self.s.seed,
+                              "--flow-range", FLOW_RANGE])
+        return f"{synth} && {command_line(['rm', '-r', *self.unused_correspondence_dirs()])}"
+
+    # ------------------------------------------------------------------------------------------------ training
+    def run_complete(self, run_dir: Path, config: Path, overrides: list[str]) -> bool:
+        """Weights, logs and run_info.json exist, are newer than the data and the teacher, and the run was trained
+        with this config."""
+        outputs = [run_dir / n for n in ("depth.safetensors", "pose.safetensors", "run_info.json", "logs/metrics.csv")]
+        inputs = [self.data_stamp] + ([self.baseline_run / "depth.safetensors"] if run_dir == self.tcdepth_run else [])
+        return newer(outputs, inputs) and self.same_config(run_dir, config, overrides)
+
+    @staticmethod
+    def same_config(run_dir: Path, config: Path, overrides: list[str]) -> bool:
+        from tcdepth.config import to_dict
+        from tcdepth.training.config import load_experiment
+
+        saved = run_dir / "config.yaml"
+        return saved.is_file() and to_dict(load_experiment(saved)) == to_dict(load_experiment(config, overrides))
+
+    def train_step(self, title: str, config_name: str, epochs: int, extra: list[str]) -> None:
+        config = self.s.config_dir / config_name
+        overrides = self.s.train_overrides(epochs) + extra
+        run_dir = self.baseline_run if config_name == BASELINE_CONFIG else self.tcdepth_run
+
+        def action():
+            from tcdepth.reporting.callbacks import PruneEpochCheckpoints, StepCounter
+            from tcdepth.reporting.run_info import describe_device, write_run_info
+            from tcdepth.training.config import load_experiment
+            from tcdepth.training.engine import train
+
+            if not config.is_file():
+                raise FileNotFoundError(f"experiment config {config} does not exist (run the demo from the "
+                                        "repository root or pass --config-dir)")
+            cfg = load_experiment(config, overrides)
+            if cfg.run_dir != run_dir:
+                raise ValueError(f"{config}: run name {cfg.name!r} gives {cfg.run_dir}, the demo expects {run_dir}")
+            if run_dir.exists() and not self.same_config(run_dir, config, overrides):
+                self.print(f"{run_dir} was trained with other settings or data: starting it over")
+                shutil.rmtree(run_dir)
+            counter = StepCounter()
+            start = time.perf_counter()
+            train(cfg, extra_callbacks=[counter, PruneEpochCheckpoints(run_dir / "checkpoints")])
+            if not (run_dir / "depth.safetensors").is_file():
+                raise RuntimeError(f"training of {run_dir} was interrupted; run the demo again to resume")
+            write_run_info(run_dir, describe_device(counter.device), counter.steps, time.perf_counter() - start)
+            # The exported weights are the run's result; its checkpoints (hundreds of MB) only served resuming.
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+
+        self.step(title, command_line(["tcdepth", "train", config, *overrides]),
+                  lambda: self.run_complete(run_dir, config, overrides), action)
+
+    # ------------------------------------------------------------------------------------------------ evaluation
+    @staticmethod
+    def evaluation_dir(run_dir: Path) -> Path:
+        return run_dir / "evaluation"
+
+    def evaluation_complete(self, run_dir: Path) -> bool:
+        out = self.evaluation_dir(run_dir)
+        names = ["metrics.json", "per_image.csv", "table.txt", *(f"tcm_{w}.csv" for w in TCM_WINDOWS)]
+        return newer([out / name for name in names], [self.data_stamp, run_dir / "depth.safetensors"])
+
+    def evaluate_step(self, title: str, run_dir: Path) -> None:
+        out = self.evaluation_dir(run_dir)
+
+        def action():
+            from tcdepth.cli.evaluate import print_report
+            from tcdepth.evaluation.runner import EvaluateOptions, evaluate, load_model
+
+            options = EvaluateOptions(data="synthetic", data_path=str(self.s.data_dir), tcm_windows=list(TCM_WINDOWS),
+                                      flicker=True)
+            report = evaluate(options, load_model(run_dir))
+            print_report(report)
+            report.write(out)
+
+        command = command_line(["tcdepth", "evaluate", run_dir, "--data", "synthetic", "--data-path", self.s.data_dir,
+                                "--tcm", *TCM_WINDOWS, "--out", out])
+        self.step(title, command, lambda: self.evaluation_complete(run_dir), action)
+
+    # ------------------------------------------------------------------------------------------------ prediction
+    def predict_words(self) -> list[str]:
+        clip = self.s.data_dir / self.s.test_sequence
+        return [str(w) for w in ("predict", self.tcdepth_run, clip / "rgb", "--intrinsics", clip / "intrinsics.yaml",
+                                 "--out", self.s.predict_dir, "--color", "--video", "--fused-ply")]
+
+    def prediction_complete(self) -> bool:
+        out = self.s.predict_dir
+        return (newer([out / "depth_video.mp4", out / "fused.ply"], [self.data_stamp,
+                                                                      self.tcdepth_run / "depth.safetensors"])
+                and _count(out / "depth_color", "*.png") == self.s.frames)
+
+    def predict(self) -> None:
+        from tcdepth.cli.main import main
+
+        if self.s.predict_dir.exists():
+            shutil.rmtree(self.s.predict_dir)  # stale outputs of another model or clip
+        if main(self.predict_words()) != 0:
+            raise RuntimeError("tcdepth predict failed (see the message above)")
+
+    # ------------------------------------------------------------------------------------------------ figures
+    def contact_sheet(self, path: Path, count: int = 4) -> None:
+        from PIL import Image
+
+        from tcdepth.visualize import contact_sheet, save_png
+
+        rgb_dir = self.s.data_dir / self.s.test_sequence / "rgb"
+        picks = np.linspace(0, self.s.frames - 1, count).round().astype(int)
+        rows = [[np.asarray(Image.open(rgb_dir / f"{i:06d}.png").convert("RGB")),
+                 np.asarray(Image.open(self.s.predict_dir / "depth_color" / f"{i:06d}.png").convert("RGB"))]
+                for i in picks]
+        save_png(path, contact_sheet(rows, ["frame", "TC-Depth inverse depth"]))
+
+    def attention_figure(self, path: Path) -> None:
+        import torch
+        from PIL import Image
+
+        from tcdepth.data.intrinsics import load_intrinsics
+        from tcdepth.models import load_weights
+        from tcdepth.reporting.figures import attention_queries, plot_attention
+
+        clip = self.s.data_dir / self.s.test_sequence
+        centre = self.s.frames // 2
+        size = (self.s.width, self.s.height)
+        frames = np.stack([np.asarray(Image.open(clip / "rgb" / f"{centre + k:06d}.png").convert("RGB").resize(
+            size, Image.LANCZOS)) for k in (0, -1, 1)])
+        moving_path = clip / "moving" / f"{centre:06d}.png"
+        moving = np.asarray(Image.open(moving_path)) > 0 if moving_path.is_file() else None
+        model, _ = load_weights(self.tcdepth_run / "depth.safetensors")
+        K = load_intrinsics(clip / "intrinsics.yaml").K_for(self.s.height, self.s.width).float()
+        batch = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255.0).unsqueeze(0)
+        with torch.no_grad():
+            attention = model.eval()(batch, K.unsqueeze(0), return_attention=True)["attention"]
+        grid = (self.s.height // 8, self.s.width // 8)
+        plot_attention(frames, attention["spatial"][0].numpy(), attention["temporal"][0].numpy(), grid,
+                       attention_queries(grid, moving), path)
+
+    def point_cloud_figure(self, path: Path) -> None:
+        from tcdepth.reporting.figures import plot_point_cloud, read_ply
+
+        plot_point_cloud(*read_ply(self.s.predict_dir / "fused.ply"), path)
+
+    def make_report(self) -> Path:
+        assets = self.s.assets_dir
+        self.print(f"\n=== [{STEP_COUNT}/{STEP_COUNT}] Write the report (figures, table, page)")
+        start = time.perf_counter()
+        self.contact_sheet(assets / "contact_sheet.png")
+        self.point_cloud_figure(assets / "point_cloud.png")
+        self.attention_figure(assets / "attention.png")
+        rows = [load_result(self.evaluation_dir(run) / "metrics.json") for run in (self.baseline_run, self.tcdepth_run)]
+        s = self.s
+        settings = {
+            "data": f"{s.sequences} synthetic sequences of {s.frames} frames at {s.height}x{s.width} "
+                    f"(train: {', '.join(s.sequence_names()[:-2])}; validation: {s.sequence_names()[-2]}; "
+                    f"held-out test: {s.test_sequence})",
+            "baseline": f"{s.config_dir / BASELINE_CONFIG} with train.epochs={s.baseline_epochs}",
+            "TC-Depth": f"{s.config_dir / TCDEPTH_CONFIG} with train.epochs={s.tcdepth_epochs}, teacher: the "
+                        "baseline's depth.safetensors",
+            "budget": "fewer frames and epochs than the configs' comments suggest (4 sequences of 60 frames), so "
+                      "that `make demo` finishes in about 12 minutes on an idle 2-core CPU",
+            "schedule": "learning-rate milestone at 75% of the epochs; data.path, train.out_dir as in the commands",
+            "disk": "corr/ (correspondences) is kept for the test sequence only (TCM reads it); checkpoints are "
+                    "deleted once a run has exported depth/pose.safetensors and run_info.json",
+            "evaluation": f"Eigen metrics (garg crop, median scaling, 80 m cap) and TCM {list(TCM_WINDOWS)} on "
+                          f"{s.frames - 2} test frames",
+        }
+        report = DemoReport(rows=rows, runs={"Monodepth2": self.baseline_run, "TC-Depth": self.tcdepth_run},
+                            curves=assets / "curves.png", contact_sheet=assets / "contact_sheet.png",
+                            point_cloud=assets / "point_cloud.png",
+                            attention=assets / "attention.png", video=s.predict_dir / "depth_video.mp4",
+                            steps=self.steps, settings=settings,
+                            notes=["A demo-sized budget: the numbers show the pipeline working end to end, not "
+                                   "converged accuracy.",
+                                   f"This page: {command_line(['tcdepth', 'demo', '--out', s.out_dir])} (reuses "
+                                   "every complete step; --fresh starts over). Results table: "
+                                   f"{command_line(['tcdepth', 'results', self.baseline_run, self.tcdepth_run])}"])
+        write_report(report, s.report_path)
+        self.print(f"--- report: done in {format_duration(time.perf_counter() - start)}")
+        self.print("\n" + results_markdown(rows))
+        return s.report_path
+
+    # ------------------------------------------------------------------------------------------------ the job
+    def run(self, fresh: bool = False) -> Path:
+        """Run (or reuse) every step and write the report; returns its path."""
+        if fresh:
+            self.clear()
+        start = time.perf_counter()
+        self.step("Synthetic train/validation/held-out test data", self.data_command(), self.data_complete,
+                  self.make_data)
+        self.train_step("Train the Monodepth2 baseline (the teacher)", BASELINE_CONFIG, self.s.baseline_epochs, [])
+        self.train_step("Train TC-Depth tiny with the baseline as teacher", TCDEPTH_CONFIG, self.s.tcdepth_epochs,
+                        [f"train.teacher.path={self.baseline_run / 'depth.safetensors'}"])
+        self.evaluate_step("Evaluate the baseline (Eigen, TCM)", self.baseline_run)
+        self.evaluate_step("Evaluate TC-Depth (Eigen, TCM)", self.tcdepth_run)
+        self.step("Predict the held-out clip with TC-Depth", command_line(["tcdepth", *self.predict_words()]),
+                  self.prediction_complete, self.predict)
+        self.make_report()
+        self.print(f"\ndemo finished in {format_duration(time.perf_counter() - start)}")
+        self.print(f"report: {self.s.report_path.resolve()}")
+        return self.s.report_path

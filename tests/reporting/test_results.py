@@ -1,0 +1,88 @@
+"""`tcdepth results` on a tiny run evaluated in the test (random-weight tiny TC-Depth, rendered data): the
+markdown table holds the numbers of metrics.json and the run's config and run_info.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from tcdepth.cli.main import main
+from tcdepth.config import save_config
+from tcdepth.models import ModelConfig, build_model, build_pose_net, save_weights
+from tcdepth.reporting import read_run_info, write_run_info
+from tcdepth.synth.config import SynthConfig
+from tcdepth.synth.writers import write_dataset
+from tcdepth.training.config import ExperimentConfig
+
+FRAMES, HEIGHT, WIDTH = 9, 64, 128
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    write_dataset(SynthConfig(frames=FRAMES, width=WIDTH, height=HEIGHT, flow_range=3), root / "data", sequences=1,
+                  seed=5, layout="native")
+    (root / "split.txt").write_text("seq_000 4\nseq_000 5\n")
+    torch.manual_seed(0)
+    model_cfg = ModelConfig(encoder="drn_tiny", tiny_width=0.125, num_blocks=1)
+    experiment = ExperimentConfig(name="tiny_run", model=model_cfg)
+    experiment.data.height, experiment.data.width = HEIGHT, WIDTH
+    run = root / "tiny_run"
+    save_config(experiment, run / "config.yaml")
+    save_weights(build_model(model_cfg), model_cfg, run / "depth.safetensors")
+    save_weights(build_pose_net(model_cfg), model_cfg, run / "pose.safetensors")
+    write_run_info(run, "cpu (2 cores, x86_64)", 7, 61.0)
+    assert main(["evaluate", str(run), "--data", "synthetic", "--data-path", str(root / "data"), "--split-file",
+                 str(root / "split.txt"), "--tcm", "3", "5", "7", "--out", str(run / "evaluation")]) == 0
+    shutil.copytree(run / "evaluation", root / "elsewhere")
+    return root
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    lines = markdown.strip().splitlines()
+    assert set(lines[1]) <= set("|-")
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in [lines[0], *lines[2:]]]
+
+
+def test_results_table_of_a_run_directory(evaluated, capsys):
+    out = evaluated / "results.md"
+    assert main(["results", str(evaluated / "tiny_run"), "--out", str(out)]) == 0
+    assert out.read_text() in capsys.readouterr().out
+    header, *rows = table_rows(out.read_text())
+    assert header == ["method", "abs_rel", "sq_rel", "rmse", "a1", "TCM-3 abs", "TCM-5 abs", "TCM-7 abs", "device",
+                      "resolution", "steps", "wall time"]
+    assert len(rows) == 1
+    row = dict(zip(header, rows[0], strict=True))
+    metrics = json.loads((evaluated / "tiny_run" / "evaluation" / "metrics.json").read_text())
+    for name in ("abs_rel", "sq_rel", "rmse", "a1"):
+        assert float(row[name]) == pytest.approx(metrics["eigen"]["metrics"][name], abs=5e-5)
+    for window in (3, 5, 7):
+        assert float(row[f"TCM-{window} abs"]) == pytest.approx(metrics["tcm"][str(window)]["metrics"]["abs"],
+                                                                abs=5e-5)
+    assert row["method"] == "TC-Depth (tiny_run)"
+    assert (row["device"], row["resolution"], row["steps"], row["wall time"]) == ("cpu (2 cores, x86_64)",
+                                                                                  "64x128", "7", "1m01s")
+
+
+def test_an_evaluation_folder_outside_its_run_finds_the_run_through_its_source(evaluated, capsys):
+    assert main(["results", str(evaluated / "elsewhere")]) == 0
+    _, row = table_rows(capsys.readouterr().out)
+    assert row[0] == "TC-Depth (tiny_run)" and row[-2:] == ["7", "1m01s"]
+
+
+def test_a_folder_without_outputs_is_named_in_the_error(evaluated, tmp_path, capsys):
+    assert main(["results", str(tmp_path)]) == 1
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_run_info_round_trip_and_missing_fields(tmp_path):
+    write_run_info(tmp_path, "cpu", 3, 1.5)
+    assert {k: read_run_info(tmp_path)[k] for k in ("device", "steps", "wall_time_s")} == {
+        "device": "cpu", "steps": 3, "wall_time_s": 1.5}
+    (tmp_path / "run_info.json").write_text('{"device": "cpu"}')
+    with pytest.raises(ValueError, match="run_info.json: missing field"):
+        read_run_info(tmp_path)
+    assert read_run_info(tmp_path / "none") is None
