@@ -63,6 +63,9 @@ def test_resume_after_interrupt_equals_uninterrupted_run(synthetic_root, fresh_d
     a, _ = load_weights(fresh_dir / "straight" / "depth.safetensors")
     b, _ = load_weights(fresh_dir / "resumed" / "depth.safetensors")
     assert max_difference(a.state_dict(), b.state_dict()) < 1e-6
+    steps = [int(r["step"]) for r in csv.DictReader((fresh_dir / "resumed" / "logs" / "metrics.csv").open())
+             if r.get("train/loss")]
+    assert steps[0] == 0 and steps[-1] == 7  # the rows logged before the interruption are kept
     c, _ = load_weights(fresh_dir / "straight" / "pose.safetensors")
     d, _ = load_weights(fresh_dir / "resumed" / "pose.safetensors")
     assert max_difference(c.state_dict(), d.state_dict()) < 1e-6

@@ -10,7 +10,7 @@ def register(subparsers) -> None:
                     "form section.key=value, e.g. train.epochs=2 data.path=/data/kitti train.precision=bf16-mixed.")
     parser.add_argument("config", help="experiment YAML (see configs/)")
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
-    parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
+    parser.add_argument("--fresh", action="store_true", help="delete the run's checkpoints and logs and start over")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     parser.set_defaults(func=run)
 

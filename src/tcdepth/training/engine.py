@@ -8,7 +8,9 @@ resumes from ``last.ckpt`` (or ``interrupted.ckpt`` when newer) exactly where it
 
 from __future__ import annotations
 
+import csv
 import random
+import shutil
 import warnings
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from tcdepth.config import save_config
@@ -62,6 +66,27 @@ class InterruptCheckpoint(Callback):
             print(f"\ninterrupted: saved {self.path}; run the same command again to resume")
 
 
+class _AppendingExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing ``metrics.csv``; this one keeps it and appends, with its header."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+                self.metrics_keys = next(csv.reader(handle), [])
+
+
+class ResumableCSVLogger(CSVLogger):
+    """``logs/metrics.csv`` that survives resuming: every session of a run appends its rows to the same file."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingExperimentWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest of ``last.ckpt`` and ``interrupted.ckpt`` in a run directory, or None."""
     candidates = [p for p in (run_dir / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "interrupted.ckpt")
@@ -80,7 +105,8 @@ def build_trainer(cfg: ExperimentConfig, enable_progress_bar: bool = True,
     if enable_progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     callbacks += extra_callbacks or []
-    loggers = [TensorBoardLogger(run_dir, name="logs", version=""), CSVLogger(run_dir, name="logs", version="")]
+    loggers = [TensorBoardLogger(run_dir, name="logs", version=""),
+               ResumableCSVLogger(run_dir, name="logs", version="")]
     strategy = t.strategy
     if strategy == "auto" and (t.num_nodes > 1 or (isinstance(t.devices, int) and t.devices > 1)):
         strategy = "ddp"
@@ -113,17 +139,23 @@ warnings.filterwarnings("ignore", message="You're resuming from a checkpoint tha
 
 def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool = True,
           extra_callbacks: list[Callback] | None = None) -> Path:
-    """Train (or resume) the experiment; returns the run directory holding checkpoints and exported weights."""
+    """Train (or resume) the experiment; returns the run directory holding checkpoints and exported weights.
+
+    ``fresh`` deletes the checkpoints and logs of an earlier run of the same name first.
+    """
     from tcdepth.models import save_weights
 
     run_dir = cfg.run_dir
+    if fresh:
+        for stale in ("checkpoints", "logs"):
+            shutil.rmtree(run_dir / stale, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     save_config(cfg, run_dir / "config.yaml")
     module = DepthModule(cfg)
     data = DepthDataModule(cfg)
     trainer = build_trainer(cfg, enable_progress_bar=enable_progress_bar, extra_callbacks=extra_callbacks)
-    ckpt = None if fresh else latest_checkpoint(run_dir)
+    ckpt = latest_checkpoint(run_dir)
     if ckpt is not None and trainer.is_global_zero:
         print(f"resuming from {ckpt}")
     trainer.fit(module, datamodule=data, ckpt_path=ckpt)
