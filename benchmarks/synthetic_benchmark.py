@@ -8,7 +8,7 @@
    no motion loss) with the same data, resolution, batch and number of steps.
 4. Evaluates every run on the held-out set: abs_rel, sq_rel, rmse, a1 and the TCM for 3, 5 and 7 frames.
 
-Each run directory receives ``run_info.json`` (device, steps, resolution, batch, wall time); the evaluations go to
+Each run directory receives ``run_info.json`` (device, steps, wall time of the training); the evaluations go to
 ``OUT/eval/<variant>/``. ``tcdepth results OUT/eval/* --out results.md`` turns them into the table of
 docs/results.md. Variants are trained in the order given and the driver stops starting new ones once
 ``--time-budget`` seconds have passed, so a bounded session still returns complete rows. Every step is a ``tcdepth``
@@ -18,7 +18,6 @@ command, printed before it runs.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from tcdepth.reporting.run_info import describe_device, write_run_info
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -45,10 +46,6 @@ def tcdepth(*args: str) -> None:
     command = [sys.executable, "-m", "tcdepth.cli.main", *map(str, args)]
     print("$ tcdepth " + " ".join(map(str, args)), flush=True)
     subprocess.run(command, check=True)
-
-
-def device_name(device: str) -> str:
-    return torch.cuda.get_device_name(0) if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
 
 
 def count_lines(path: Path) -> int:
@@ -87,10 +84,7 @@ def train_run(config: Path, name: str, overrides: list[str], out: Path, args) ->
         return run_dir
     start = time.perf_counter()
     tcdepth("train", config, f"name={name}", f"train.out_dir={out / 'runs'}", "--no-progress", *overrides)
-    info = {"device": device_name(args.device), "steps": args.steps, "batch_size": args.batch,
-            "resolution": f"{args.height}x{args.width}", "precision": args.precision,
-            "wall_seconds": round(time.perf_counter() - start, 1)}
-    (run_dir / "run_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_run_info(run_dir, describe_device(args.device), args.steps, time.perf_counter() - start)
     return run_dir
 
 
