@@ -203,10 +203,8 @@ def tcdepth_loss(
     cfg = config or LossConfig()
     frames = _check_frames(inputs, views=3)
     with torch.autocast(frames.device.type, enabled=False):
-        frames, K, inv_K, T = _prepare(inputs, poses, frames)
+        frames, K, inv_K, T, target, sources, identity = _prepare(inputs, poses, frames, cfg.ssim_weight)
         b, _, _, h, w = frames.shape
-        target, sources = frames[:, 0], frames[:, 1:].transpose(0, 1)
-        identity = reprojection_terms(sources, target, cfg.ssim_weight)
         teacher_depth = _teacher_depth(teacher_disp, cfg, epoch, (b, 1, h, w))
         T_to_centre = torch.linalg.inv(T) if cfg.use_geometric and cfg.use_cycle_mask else None
         views = 3 if cfg.use_geometric else 1
@@ -285,10 +283,8 @@ def monodepth2_loss(
     cfg = config or LossConfig()
     frames = _check_frames(inputs, views=3)
     with torch.autocast(frames.device.type, enabled=False):
-        frames, K, inv_K, T = _prepare(inputs, poses, frames)
+        frames, K, inv_K, T, target, sources, identity = _prepare(inputs, poses, frames, cfg.ssim_weight)
         b, _, _, h, w = frames.shape
-        target, sources = frames[:, 0], frames[:, 1:].transpose(0, 1)
-        identity = reprojection_terms(sources, target, cfg.ssim_weight)
         terms: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         total = frames.new_zeros(())
@@ -330,7 +326,9 @@ def _check_frames(inputs: dict, views: int) -> torch.Tensor:
     return frames
 
 
-def _prepare(inputs: dict, poses: dict, frames: torch.Tensor):
+def _prepare(inputs: dict, poses: dict, frames: torch.Tensor, ssim_weight: float):
+    """float32 frames, ``K``, ``K^-1``, the source transforms ``[F,B,4,4]``, the target, the sources ``[F,B,3,H,W]``
+    and the identity (unwarped) reprojection error that both objectives start from."""
     b = frames.shape[0]
     intrinsics = []
     for key in ("K_0", "inv_K_0"):
@@ -346,7 +344,10 @@ def _prepare(inputs: dict, poses: dict, frames: torch.Tensor):
             raise ValueError(f"poses[{frame}]: expected T_{{0->{frame}}} of shape [{b},4,4], got "
                              f"{None if pose is None else tuple(pose.shape)}")
         transforms.append(pose.float())
-    return frames.float(), intrinsics[0], intrinsics[1], torch.stack(transforms)
+    frames = frames.float()
+    target, sources = frames[:, 0], frames[:, 1:].transpose(0, 1)
+    identity = reprojection_terms(sources, target, ssim_weight)
+    return frames, intrinsics[0], intrinsics[1], torch.stack(transforms), target, sources, identity
 
 
 def _scale_disp(outputs: dict, scale: int, shape) -> torch.Tensor:
