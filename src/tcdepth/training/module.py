@@ -8,10 +8,8 @@ from dataclasses import replace
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
-from tcdepth.metrics import depth_errors
 from tcdepth.models import build_model, build_pose_net, load_weights
 from tcdepth.training.config import ExperimentConfig
 
@@ -164,28 +162,25 @@ class DepthModule(L.LightningModule):
         self._last_step_time = now
 
     def validation_step(self, batch: dict, batch_idx: int):
+        """abs_rel and a1 of the centre frame by the Eigen protocol (median scaling, 80 m cap, no crop)."""
+        from tcdepth.evaluation.eigen import EigenOptions, evaluate_image
+
         if "depth_gt" not in batch:
             return None
         outputs = self.forward_depth(batch)
         centre = self.frame_ids.index(0)
-        scaled_disp, _ = disp_to_depth(outputs["disp"][0][:, centre].float(), self.cfg.model.min_depth,
+        scaled_disp, _ = disp_to_depth(outputs["disp"][0][:, centre, 0].float(), self.cfg.model.min_depth,
                                        self.cfg.model.max_depth)
-        gt = batch["depth_gt"].float()
-        pred_disp = F.interpolate(scaled_disp, size=gt.shape[-2:], mode="bilinear", align_corners=False)
-        abs_rel, a1 = [], []
-        for g, d in zip(gt[:, 0], pred_disp[:, 0], strict=True):
-            mask = (g > 1e-3) & (g < 80)
-            if mask.sum() < 10:
-                continue
-            pred = 1.0 / d[mask]
-            pred = pred * torch.median(g[mask]) / torch.median(pred)
-            errors = depth_errors(g[mask].cpu().numpy(), pred.clamp(1e-3, 80).cpu().numpy())
-            abs_rel.append(errors["abs_rel"])
-            a1.append(errors["a1"])
-        if abs_rel:
-            n = len(abs_rel)
-            self.log("val/abs_rel", sum(abs_rel) / n, prog_bar=True, batch_size=n, sync_dist=True)
-            self.log("val/a1", sum(a1) / n, batch_size=n, sync_dist=True)
+        options = EigenOptions(crop="none")
+        results = [evaluate_image(g, d, options).metrics
+                   for g, d in zip(batch["depth_gt"][:, 0].float().cpu().numpy(), scaled_disp.cpu().numpy(),
+                                   strict=True)
+                   if ((g > options.min_depth) & (g < options.max_depth)).any()]
+        if results:
+            n = len(results)
+            self.log("val/abs_rel", sum(r["abs_rel"] for r in results) / n, prog_bar=True, batch_size=n,
+                     sync_dist=True)
+            self.log("val/a1", sum(r["a1"] for r in results) / n, batch_size=n, sync_dist=True)
 
     # ----------------------------------------------------------------------------------------------- logging
     def _log_images(self, batch: dict, outputs: dict, extras: dict) -> None:
