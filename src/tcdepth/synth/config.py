@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from tcdepth.data.intrinsics import Intrinsics
@@ -41,5 +40,4 @@ class SynthConfig:
 
     def intrinsics(self) -> Intrinsics:
         """Square-pixel pinhole intrinsics of the rendered images, principal point at the image centre."""
-        f = 0.5 * self.width / math.tan(math.radians(self.horizontal_fov_deg) / 2)
-        return Intrinsics(f, f, (self.width - 1) / 2, (self.height - 1) / 2, self.width, self.height)
+        return Intrinsics.from_fov(self.width, self.height, self.horizontal_fov_deg)
