@@ -81,24 +81,23 @@ def _surface(prims: Primitives, pid: np.ndarray, points: np.ndarray):
     """Surface coordinates ``u, v`` (metres), world normals ``[n,3]`` and face axis of hit points ``[n,3]``.
 
     ``pid`` ``[n]`` is the primitive seen at each point. The face axis is the local axis of a box face (0, 1, 2)
-    and -1 on cylinders and spheres.
+    and -1 on cylinders and spheres. Also returns the local coordinates ``q`` and half sizes ``[n,3]``.
     """
     kind = prims.kind[pid]
     c, s = np.cos(prims.yaw).astype(np.float32)[pid], np.sin(prims.yaw).astype(np.float32)[pid]
-    rel = points - prims.center.astype(np.float32)[pid]
+    rel = points - np.take(prims.center.astype(np.float32), pid, axis=0)
     q = np.stack([c * rel[:, 0] - s * rel[:, 2], rel[:, 1], s * rel[:, 0] + c * rel[:, 2]], axis=1)
-    half = prims.size.astype(np.float32)[pid]
-    box = kind == BOX
-    axis = np.argmax(np.abs(q) / half, axis=1)
-    rows = np.arange(q.shape[0])
-    n = np.zeros_like(q)
-    n[rows, axis] = np.sign(q[rows, axis])
+    half = np.take(prims.size.astype(np.float32), pid, axis=0)
+    extent = np.abs(q) / half
+    axis = np.where(extent[:, 1] > extent[:, 0], 1, 0)  # the first largest, as argmax
+    axis[extent[:, 2] > np.maximum(extent[:, 0], extent[:, 1])] = 2
+    n = np.where(axis[:, None] == np.arange(3), np.sign(q), np.float32(0))
     u = np.where(axis == 0, q[:, 2], q[:, 0])
     v = np.where(axis == 1, q[:, 2], q[:, 1])
-    round_ = np.flatnonzero(~box)
+    round_ = np.flatnonzero(kind != BOX)
     if round_.size:
         axis[round_] = -1
-        qr, hr = q[round_], half[round_]
+        qr, hr = np.take(q, round_, axis=0), np.take(half, round_, axis=0)
         sphere = kind[round_] == SPHERE
         nr = np.where(sphere[:, None], qr, qr * np.array([1, 0, 1], np.float32))
         n[round_] = nr / (np.linalg.norm(nr, axis=1, keepdims=True) + 1e-9)
@@ -110,7 +109,8 @@ def _surface(prims: Primitives, pid: np.ndarray, points: np.ndarray):
 
 @dataclass(frozen=True)
 class MaterialTable:
-    """The scene's materials as arrays: integer codes of kinds and textures, and tints."""
+    """The scene's materials as arrays: integer codes of kinds and textures, tints, and the shading group of
+    each material (one group per pair of kind and texture, numbered in the order of ``kinds`` x ``textures``)."""
 
     kinds: tuple[str, ...]
     textures: tuple[str, ...]
@@ -126,25 +126,36 @@ class MaterialTable:
                    np.array([textures.index(m.texture) for m in materials]),
                    np.array([m.color for m in materials], np.float32))
 
+    @property
+    def group(self) -> np.ndarray:
+        """int16 ``[M]`` shading group of each material."""
+        return (self.kind_code * len(self.textures) + self.texture_code).astype(np.int16)
+
+    def group_bounds(self, group: np.ndarray) -> Iterator[tuple[int, slice]]:
+        """``(group, slice)`` of each group present in ``group`` ``[n]`` (sorted): its run of positions."""
+        starts = np.searchsorted(group, np.arange(len(self.kinds) * len(self.textures) + 1))
+        for code in np.flatnonzero(np.diff(starts)):
+            yield int(code), slice(int(starts[code]), int(starts[code + 1]))
+
 
 def _shade_objects(table: MaterialTable, prims: Primitives, pid, points, rays, length, distance):
     """Albedo ``[n,3]`` and world normals ``[n,3]`` of pixels that see primitives ``pid`` ``[n]``.
 
-    ``length`` ``[n]`` is the norm of ``rays``, ``distance`` ``[n]`` the frontal pixel footprint in metres (the
-    slant of the surface enlarges it).
+    The pixels come ordered by the shading group of their material (``table.group``), so that each group is a
+    run of consecutive pixels. ``length`` ``[n]`` is the norm of ``rays``, ``distance`` ``[n]`` the frontal pixel
+    footprint in metres (the slant of the surface enlarges it).
     """
     lib = texture_library()
     q, u, v, normal, axis, half = _surface(prims, pid, points)
     cos = np.abs(np.einsum("ij,ij->i", normal, rays)) / length
     footprint = distance / np.maximum(cos, 0.2)
     mat = prims.material[pid]
-    group = table.kind_code[mat] * len(table.textures) + table.texture_code[mat]
+    tint = np.take(table.tint, mat, axis=0)
     albedo = np.empty_like(points)
-    for code in np.flatnonzero(np.bincount(group)):
-        sel = np.flatnonzero(group == code)
+    for code, run in table.group_bounds(table.group[mat]):
         kind, texture = table.kinds[code // len(table.textures)], table.textures[code % len(table.textures)]
-        albedo[sel] = _albedo(kind, lib[texture], lib, table.tint[mat[sel]], q[sel], u[sel], v[sel], axis[sel],
-                              half[sel], -points[sel, 1], footprint[sel])
+        albedo[run] = _albedo(kind, lib[texture], lib, tint[run], q[run], u[run], v[run], axis[run], half[run],
+                              -points[run, 1], footprint[run])
     return albedo, normal
 
 
@@ -155,10 +166,10 @@ def _albedo(kind, texture, lib, tint, q, u, v, axis, half, height, footprint):
         col_frac = np.mod(u / 2.6, 1.0)
         window = (height > 3.2) & (floor_frac > 0.3) & (floor_frac < 0.8) & (col_frac > 0.25) & (col_frac < 0.75)
         shop = (height > 0.4) & (height < 2.6) & (np.mod(u / 5.0, 1.0) < 0.7)
-        glass = window | shop
+        glass = np.flatnonzero(window | shop)
         reflection = lib["noise"].sample(u[glass] * 0.3, v[glass] * 0.3 + 7.0, footprint[glass])
         albedo[glass] = np.array([0.12, 0.16, 0.22], np.float32) + 0.35 * reflection
-        roof = axis == 1
+        roof = np.flatnonzero(axis == 1)
         albedo[roof] = 0.3 * lib["asphalt"].sample(u[roof], v[roof], footprint[roof])
         return albedo
     if kind == "billboard":
@@ -240,17 +251,18 @@ class Renderer:
         rgb = np.empty((flat_ids.shape[0], 3), np.float32)
         focal = float(self.K[0, 0])
         sky = np.flatnonzero(flat_ids < 0)
-        rgb[sky] = sky_color(rays[sky])
-        for ground in (True, False):
-            pix = np.flatnonzero(flat_ids == 0) if ground else np.flatnonzero(flat_ids > 0)
-            d = rays[pix]
+        rgb[sky] = sky_color(np.take(rays, sky, axis=0))
+        objects = np.flatnonzero(flat_ids > 0)
+        objects = objects[np.argsort(self.materials.group[prims.material[flat_ids[objects] - 1]], kind="stable")]
+        for ground, pix in ((True, np.flatnonzero(flat_ids == 0)), (False, objects)):
+            d = np.take(rays, pix, axis=0)
             points = origin.astype(np.float32) + d * t[pix, None]
             length = np.sqrt(np.einsum("ij,ij->i", d, d))
             distance = t[pix] * length / focal
             if ground:
                 footprint = distance / np.maximum(np.abs(d[:, 1]) / length, 0.2)
                 albedo = _shade_ground(self.scene, points, footprint)
-                normal = np.broadcast_to(np.array([0, -1, 0], np.float32), d.shape)
+                normal = np.array([[0, -1, 0]], np.float32)
             else:
                 albedo, normal = _shade_objects(self.materials, prims, flat_ids[pix] - 1, points, d, length,
                                                 distance)

@@ -17,23 +17,30 @@ PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "grace_hopper", "pres
 
 @dataclass(frozen=True)
 class Texture:
-    levels: tuple[np.ndarray, ...]  # float32 [h, w, C] in [0, 1], C = 1 (grey) or 3; level l is half of l-1
+    """A mip pyramid stored flat: level ``l`` (half the size of level ``l - 1``) is the ``height[l] x width[l]``
+    row-major block of ``texels`` that starts at row ``offset[l]``."""
+
+    texels: np.ndarray  # float32 [sum of h_l * w_l, C] in [0, 1], C = 1 (grey) or 3
+    offset: np.ndarray  # int64 [L]
+    height: np.ndarray  # int64 [L]
+    width: np.ndarray  # int64 [L]
     texel: float  # metres per texel at level 0
+
+    @property
+    def levels(self) -> tuple[np.ndarray, ...]:
+        """The pyramid images ``[h_l, w_l, C]``, finest first."""
+        return tuple(self.texels[o:o + h * w].reshape(h, w, -1)
+                     for o, h, w in zip(self.offset, self.height, self.width, strict=True))
 
     def sample(self, u: np.ndarray, v: np.ndarray, footprint: np.ndarray) -> np.ndarray:
         """Values ``[n,C]`` at texture coordinates ``u, v`` ``[n]`` (metres) for pixels of ``footprint`` metres."""
         ratio = np.maximum(footprint / self.texel, 1e-6)
-        level = np.clip(np.frexp(ratio)[1] - 1, 0, len(self.levels) - 1)
-        low, high = int(level.min(initial=0)), int(level.max(initial=0))
-        out = np.empty((u.shape[0], self.levels[0].shape[2]), np.float32)
-        for lvl in range(low, high + 1):
-            sel = slice(None) if low == high else level == lvl
-            img = self.levels[lvl]
-            size = self.texel * 2.0**lvl
-            col = np.floor(u[sel] / size).astype(np.int64) % img.shape[1]
-            row = np.floor(v[sel] / size).astype(np.int64) % img.shape[0]
-            out[sel] = np.take(img.reshape(-1, img.shape[2]), row * img.shape[1] + col, axis=0)
-        return out
+        level = np.clip(np.frexp(ratio)[1] - 1, 0, len(self.offset) - 1)
+        texel_size = self.texel * 2.0 ** np.arange(len(self.offset))  # metres per texel of each level
+        width = self.width[level]
+        col = np.floor(u / texel_size.astype(u.dtype)[level]).astype(np.int64) % width
+        row = np.floor(v / texel_size.astype(v.dtype)[level]).astype(np.int64) % self.height[level]
+        return self.texels[self.offset[level] + row * width + col]
 
 
 def _pyramid(image: np.ndarray, texel: float, levels: int = 7) -> Texture:
@@ -49,7 +56,10 @@ def _pyramid(image: np.ndarray, texel: float, levels: int = 7) -> Texture:
             break
         prev = prev[:h, :w]
         out.append(0.25 * (prev[0::2, 0::2] + prev[1::2, 0::2] + prev[0::2, 1::2] + prev[1::2, 1::2]))
-    return Texture(tuple(out), texel)
+    sizes = np.array([level.shape[0] * level.shape[1] for level in out])
+    return Texture(np.concatenate([level.reshape(-1, img.shape[2]) for level in out]),
+                   np.concatenate([[0], np.cumsum(sizes)[:-1]]), np.array([level.shape[0] for level in out]),
+                   np.array([level.shape[1] for level in out]), texel)
 
 
 def _value_noise(size: int, seed: int) -> np.ndarray:
