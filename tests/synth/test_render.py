@@ -3,6 +3,7 @@ import itertools
 import numpy as np
 
 from tcdepth.synth import SynthConfig, build_scene, render_sequence
+from tcdepth.synth.textures import texture_library
 
 
 def test_same_seed_same_frames_other_seed_other_frames(tiny_cfg, tiny_frames):
@@ -52,3 +53,25 @@ def test_moving_cars_are_masked_and_move(tiny_frames):
     obj = int(frame.object_ids[frame.moving_mask][0])
     poses = np.stack([f.object_poses[obj] for f in tiny_frames])
     assert np.linalg.norm(poses[-1, :3, 3] - poses[0, :3, 3]) > 5.0
+
+
+def test_frames_do_not_depend_on_threads(tiny_cfg, tiny_frames):
+    threaded = list(itertools.islice(render_sequence(tiny_cfg, seed=5, threads=3), 4))
+    for a, b in zip(threaded, tiny_frames[:4], strict=True):
+        np.testing.assert_array_equal(a.rgb, b.rgb)
+        np.testing.assert_array_equal(a.depth, b.depth)
+        np.testing.assert_array_equal(a.object_ids, b.object_ids)
+
+
+def test_texture_sample_matches_per_pixel_lookup():
+    texture = texture_library()["photo:chelsea"]  # 300 x 451: rows and columns wrap at different periods
+    rng = np.random.default_rng(0)
+    u, v = rng.uniform(-3, 3, (2, 500)).astype(np.float32)
+    footprint = texture.texel * 2.0 ** rng.uniform(-2, 8, 500)
+    expected = []
+    for ui, vi, fi in zip(u, v, footprint, strict=True):
+        level = min(max(int(np.floor(np.log2(max(fi / texture.texel, 1e-6)))), 0), len(texture.levels) - 1)
+        image = texture.levels[level]
+        size = np.float32(texture.texel * 2**level)
+        expected.append(image[int(np.floor(vi / size)) % image.shape[0], int(np.floor(ui / size)) % image.shape[1]])
+    np.testing.assert_array_equal(texture.sample(u, v, footprint), np.array(expected))

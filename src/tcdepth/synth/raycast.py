@@ -13,20 +13,16 @@ from tcdepth.synth.scene import BOX, CYLINDER, SPHERE, Primitives
 EPS = 1e-4
 
 
-def _hit_box(origin, dirs, center, yaw, half):
-    c, s = np.cos(yaw), np.sin(yaw)
-    rot = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], np.float32)
+def _hit_box(origin, dirs, center, rot, half):
     o = (origin - center) @ rot
     d = dirs @ rot
-    near = np.full(d.shape[0], -np.inf, np.float32)
-    far = np.full(d.shape[0], np.inf, np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for axis in range(3):
-            inv = 1.0 / d[:, axis]
-            t1 = (-half[axis] - o[axis]) * inv
-            t2 = (half[axis] - o[axis]) * inv
-            np.maximum(near, np.minimum(t1, t2), out=near)
-            np.minimum(far, np.maximum(t1, t2), out=far)
+        inv = 1.0 / d
+        t1 = (-half - o) * inv
+        t2 = (half - o) * inv
+    low, high = np.minimum(t1, t2), np.maximum(t1, t2)
+    near = np.maximum(np.maximum(low[:, 0], low[:, 1]), low[:, 2])
+    far = np.minimum(np.minimum(high[:, 0], high[:, 1]), high[:, 2])
     return np.where((far >= near) & (near > EPS), near, np.inf)
 
 
@@ -54,17 +50,32 @@ def _hit_sphere(origin, dirs, center, radius):
     return np.where((disc > 0) & (t > EPS), t, np.inf)
 
 
-def hit_distance(prims: Primitives, i: int, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-    """Ray parameter ``t`` ``[n]`` of the first hit of primitive ``i`` along ``origin + t * dirs`` (inf: none)."""
-    kind = prims.kind[i]
-    center = prims.center[i].astype(np.float32)
-    if kind == BOX:
-        return _hit_box(origin, dirs, center, prims.yaw[i], prims.size[i].astype(np.float32))
-    if kind == CYLINDER:
-        return _hit_cylinder(origin, dirs, center, prims.size[i, 0], prims.size[i, 1])
-    if kind == SPHERE:
-        return _hit_sphere(origin, dirs, center, prims.size[i, 0])
-    raise ValueError(f"unknown primitive kind {kind}")
+class HitTester:
+    """First hits of rays with single primitives of ``prims``, with per-primitive float32 parameters (centres,
+    box half sizes, box rotations ``[N,3,3]``) prepared once for many tests."""
+
+    def __init__(self, prims: Primitives):
+        self.prims = prims
+        self.kind = prims.kind.tolist()
+        self.center = prims.center.astype(np.float32)
+        self.half = prims.size.astype(np.float32)
+        c, s = np.cos(prims.yaw).astype(np.float32), np.sin(prims.yaw).astype(np.float32)
+        self.rotation = np.zeros((len(prims), 3, 3), np.float32)
+        self.rotation[:, 0, 0], self.rotation[:, 0, 2], self.rotation[:, 1, 1] = c, s, 1.0
+        self.rotation[:, 2, 0], self.rotation[:, 2, 2] = -s, c
+
+    def distance(self, i: int, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        """Ray parameter ``t`` ``[n]`` of the first hit of primitive ``i`` along ``origin + t * dirs`` (float32
+        ``[3]`` and ``[n,3]``; inf: none)."""
+        kind = self.kind[i]
+        if kind == BOX:
+            return _hit_box(origin, dirs, self.center[i], self.rotation[i], self.half[i])
+        size = self.prims.size[i]
+        if kind == CYLINDER:
+            return _hit_cylinder(origin, dirs, self.center[i], size[0], size[1])
+        if kind == SPHERE:
+            return _hit_sphere(origin, dirs, self.center[i], size[0])
+        raise ValueError(f"unknown primitive kind {kind}")
 
 
 def cast(prims: Primitives, windows: np.ndarray, nearest: np.ndarray, origin: np.ndarray, dirs: np.ndarray,
@@ -83,17 +94,17 @@ def cast(prims: Primitives, windows: np.ndarray, nearest: np.ndarray, origin: np
     t_ground[t_ground > max_distance] = np.inf
     ids = np.where(np.isfinite(t_ground), 0, -1).astype(np.int32)
     depth = t_ground
+    hits = HitTester(prims)
     candidates = np.flatnonzero((windows[:, 0] < windows[:, 1]) & (windows[:, 2] < windows[:, 3]))
-    for i in candidates[np.argsort(nearest[candidates], kind="stable")]:
-        r0, r1, c0, c1 = windows[i]
+    for i in candidates[np.argsort(nearest[candidates], kind="stable")].tolist():
+        r0, r1, c0, c1 = windows[i].tolist()
         zview, iview = depth[r0:r1, c0:c1], ids[r0:r1, c0:c1]
-        open_rays = zview > nearest[i]
-        if not open_rays.any():
+        tested = zview > nearest[i]
+        if not tested.any():
             continue
-        t = hit_distance(prims, int(i), origin, dirs[r0:r1, c0:c1][open_rays])
-        closer = t < zview[open_rays]
-        rows, cols = np.nonzero(open_rays)
-        rows, cols = rows[closer], cols[closer]
-        zview[rows, cols] = t[closer]
-        iview[rows, cols] = i + 1
+        t = hits.distance(i, origin, dirs[r0:r1, c0:c1][tested])
+        closer = t < zview[tested]
+        tested[tested] = closer  # now: the rays that see primitive i
+        zview[tested] = t[closer]
+        iview[tested] = i + 1
     return depth, ids

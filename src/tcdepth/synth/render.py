@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -220,14 +221,24 @@ def sky_color(world_dirs: np.ndarray) -> np.ndarray:
 
 
 class Renderer:
-    """Renders the frames of one scene with a pinhole camera."""
+    """Renders the frames of one scene with a pinhole camera.
 
-    def __init__(self, cfg: SynthConfig, scene: Scene):
+    ``threads`` > 1 shades that many vertical bands of the image in parallel threads (numpy releases the GIL in
+    its array operations). Ray casting stays on the whole image: the hit tests of a primitive are computed for
+    all its candidate rays at once, as with one thread (numpy's matrix-vector products round differently for
+    different numbers of rows), so depth and object ids do not depend on ``threads``.
+    """
+
+    def __init__(self, cfg: SynthConfig, scene: Scene, threads: int = 1):
+        if threads < 1:
+            raise ValueError(f"Renderer: threads must be at least 1, got {threads}")
         self.cfg = cfg
         self.scene = scene
         self.K = cfg.intrinsics().K().double().numpy()
         self.rays = camera_rays(self.K, cfg.height, cfg.width)
         self.materials = MaterialTable.of(scene.materials)
+        edges = np.linspace(0, cfg.width, min(threads, cfg.width) + 1).round().astype(int).tolist()
+        self.bands = list(zip(edges[:-1], edges[1:], strict=True))
 
     def frame(self, index: int, camera_offset: np.ndarray | None = None) -> Frame:
         """Frame ``index``; ``camera_offset`` (metres, camera axes) renders a displaced camera, e.g. stereo."""
@@ -239,7 +250,17 @@ class Renderer:
         windows, nearest = pixel_windows(prims, pose, self.K, cfg.height, cfg.width)
         world_rays = self.rays @ pose[:3, :3].T.astype(np.float32)
         depth, ids = cast(prims, windows, nearest, pose[:3, 3], world_rays, MAX_DISTANCE)
-        rgb = self._shade(prims, depth, ids, world_rays, pose[:3, 3])
+
+        def shade_band(band: int) -> np.ndarray:
+            c0, c1 = self.bands[band]
+            return self._shade(prims, *(np.ascontiguousarray(x[:, c0:c1]) for x in (depth, ids, world_rays)),
+                               pose[:3, 3])
+
+        if len(self.bands) == 1:
+            rgb = shade_band(0)
+        else:
+            with ThreadPoolExecutor(len(self.bands)) as pool:
+                rgb = np.concatenate(list(pool.map(shade_band, range(len(self.bands)))), axis=1)
         rgb = np.clip(rgb * scene.exposure[index] * 255.0 + 0.5, 0, 255).astype(np.uint8)
         object_of_id = np.concatenate([[-1, -1], prims.obj]).astype(np.int16)
         return Frame(index, rgb, depth, object_of_id[ids + 1], pose, scene.object_poses(index))
@@ -271,8 +292,8 @@ class Renderer:
         return rgb.reshape(depth.shape + (3,))
 
 
-def render_sequence(cfg: SynthConfig, seed: int) -> Iterator[Frame]:
-    """Frames ``0..cfg.frames-1`` of the sequence with this seed (same seed, same frames)."""
-    renderer = Renderer(cfg, build_scene(cfg, seed))
+def render_sequence(cfg: SynthConfig, seed: int, threads: int = 1) -> Iterator[Frame]:
+    """Frames ``0..cfg.frames-1`` of the sequence with this seed (same seed, same frames, for any ``threads``)."""
+    renderer = Renderer(cfg, build_scene(cfg, seed), threads)
     for index in range(cfg.frames):
         yield renderer.frame(index)
