@@ -2,8 +2,10 @@
 correspondences (t-3..t+3) and writing the native layout, against a baseline timed in the same run: the same
 renderer with primitive culling switched off (every primitive tested against every ray, no front-to-back skip).
 
-Prints one JSON line per configuration.
-Usage: python benchmarks/bench_synth.py [--frames N] [--sizes 640x192 ...] [--baseline-frames N]
+Prints one JSON line per image size and number of renderer threads (``--threads``, ``Renderer(threads=N)``:
+shading in N parallel bands; ``render_fps_cpu_time`` counts the CPU time of all threads, so with N > 1 it
+measures work, ``render_fps`` the wall-clock gain). The write path always renders with one thread.
+Usage: python benchmarks/bench_synth.py [--frames N] [--sizes 640x192 ...] [--threads 1 2] [--baseline-frames N]
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from tcdepth.synth.raycast import cast
 from tcdepth.synth.render import MAX_DISTANCE, cull
 
 
-def _render_fps(cfg: SynthConfig, seed: int) -> tuple[float, float]:
+def _render_fps(cfg: SynthConfig, seed: int, threads: int = 1) -> tuple[float, float]:
     """Frames per second of wall-clock time and of this process's CPU time (the cores may be shared)."""
-    renderer = Renderer(cfg, build_scene(cfg, seed))
+    renderer = Renderer(cfg, build_scene(cfg, seed), threads)
     start, cpu = time.perf_counter(), time.process_time()
     for index in range(cfg.frames):
         renderer.frame(index)
@@ -59,23 +61,27 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--sizes", nargs="+", default=["640x192", "320x96"])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="renderer threads to time")
     parser.add_argument("--baseline-frames", type=int, default=4, help="frames for the slow unculled baseline")
     args = parser.parse_args()
     for size in args.sizes:
         width, height = (int(x) for x in size.split("x"))
         cfg = SynthConfig(width=width, height=height, frames=args.frames)
         _render_fps(SynthConfig(width=width, height=height, frames=3), args.seed)  # warm-up: textures, imports
-        render, render_cpu = _render_fps(cfg, args.seed)
         baseline = _unculled_fps(SynthConfig(width=width, height=height, frames=args.baseline_frames), args.seed)
         full = _write_fps(cfg, args.seed)
-        print(json.dumps({
-            "benchmark": "synth", "size": size, "frames": cfg.frames, "device": "cpu",
-            "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "numpy": np.__version__,
-            "load_avg_1min": round(os.getloadavg()[0], 2), "render_fps": round(render, 2),
-            "render_fps_cpu_time": round(render_cpu, 2), "render_corr_write_fps": round(full, 2),
-            "baseline_unculled_render_fps": round(baseline, 2), "speedup_vs_unculled": round(render / baseline, 2),
-        }))
+        for threads in args.threads:
+            render, render_cpu = _render_fps(cfg, args.seed, threads)
+            print(json.dumps({
+                "benchmark": "synth", "size": size, "frames": cfg.frames, "device": "cpu",
+                "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                "torch_threads": torch.get_num_threads(), "renderer_threads": threads,
+                "torch": torch.__version__, "numpy": np.__version__,
+                "load_avg_1min": round(os.getloadavg()[0], 2), "render_fps": round(render, 2),
+                "render_fps_cpu_time": round(render_cpu, 2), "render_corr_write_fps": round(full, 2),
+                "baseline_unculled_render_fps": round(baseline, 2),
+                "speedup_vs_unculled": round(render / baseline, 2),
+            }))
 
 
 if __name__ == "__main__":
