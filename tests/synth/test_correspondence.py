@@ -64,3 +64,29 @@ def test_sky_moves_by_rotation_only(tiny_cfg, tiny_frames):
     d = rays @ source.pose[:3, :3].T @ target.pose[:3, :3]
     expected = np.stack([K[0, 0] * d[:, 0] / d[:, 2] + K[0, 2], K[1, 1] * d[:, 1] / d[:, 2] + K[1, 2]], axis=-1)
     np.testing.assert_allclose(coords[sky], expected, atol=1e-3)
+
+
+def test_visibility_of_static_pixels_matches_a_per_pixel_check(tiny_cfg, tiny_frames):
+    """Visible = in view and one of the 4 target pixels around the projection within 3% of the moved depth."""
+    K = tiny_cfg.intrinsics().K().double().numpy()
+    source, target = tiny_frames[4], tiny_frames[6]
+    _, visible = correspondences(source, target, K, tolerance=0.03)
+    expected = _static_prediction(source, target, K)
+    h, w = source.depth.shape
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    z = np.where(np.isfinite(source.depth), source.depth, np.nan).astype(np.float64)
+    cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z, np.ones_like(z)], axis=-1)
+    with np.errstate(invalid="ignore"):
+        moved_z = (cam @ (np.linalg.inv(target.pose) @ source.pose).T)[..., 2]
+    agree = checked = 0
+    for y, x in zip(*np.nonzero(np.isfinite(source.depth) & ~source.moving_mask), strict=True):
+        eu, ev = expected[y, x]
+        naive = False
+        if 0 <= eu <= w - 1 and 0 <= ev <= h - 1:
+            corners = {(int(np.floor(ev)), int(np.floor(eu))), (int(np.floor(ev)), int(np.ceil(eu))),
+                       (int(np.ceil(ev)), int(np.floor(eu))), (int(np.ceil(ev)), int(np.ceil(eu)))}
+            naive = any(abs(float(target.depth[r, c]) - moved_z[y, x]) <= 0.03 * moved_z[y, x] for r, c in corners)
+        agree += naive == visible[y, x]
+        checked += 1
+    assert checked > 5000 and visible.mean() > 0.5
+    assert agree / checked > 0.999

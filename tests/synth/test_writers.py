@@ -1,3 +1,4 @@
+import os
 import re
 
 import numpy as np
@@ -6,6 +7,7 @@ from PIL import Image
 
 from tcdepth.data.intrinsics import load_intrinsics
 from tcdepth.synth import SynthConfig, render_sequence, sequence_seed, write_dataset
+from tcdepth.synth.writers import default_threads
 
 CFG = SynthConfig(width=96, height=32, frames=6, flow_range=2, static_frames=0)
 
@@ -135,9 +137,20 @@ def test_bad_layout_is_rejected(tmp_path):
 
 def test_parallel_rendering_writes_the_same_files(tmp_path):
     cfg = SynthConfig(width=96, height=32, frames=4, flow_range=1, static_frames=0)
-    serial = write_dataset(cfg, tmp_path / "serial", sequences=2, seed=4)
-    parallel = write_dataset(cfg, tmp_path / "parallel", sequences=2, seed=4, workers=2)
+    serial = write_dataset(cfg, tmp_path / "serial", sequences=2, seed=4, threads=1)
     names = sorted(p.relative_to(serial) for p in serial.rglob("*") if p.is_file())
-    assert names == sorted(p.relative_to(parallel) for p in parallel.rglob("*") if p.is_file())
-    for name in names:
-        assert (serial / name).read_bytes() == (parallel / name).read_bytes(), name
+    for other in (write_dataset(cfg, tmp_path / "processes", sequences=2, seed=4, workers=2),
+                  write_dataset(cfg, tmp_path / "threads", sequences=2, seed=4, threads=3)):
+        assert names == sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file())
+        for name in names:
+            assert (serial / name).read_bytes() == (other / name).read_bytes(), (other, name)
+
+
+def test_default_threads_use_the_cores_of_a_single_process():
+    assert 1 <= default_threads() <= max(1, os.cpu_count() or 1)
+    assert default_threads(workers=4) == 1
+
+
+def test_bad_thread_count_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="threads"):
+        write_dataset(CFG, tmp_path, threads=0)

@@ -17,6 +17,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--flow-range", type=int, default=3, help="K: correspondences to frames t-K..t+K")
     parser.add_argument("--workers", type=int, default=1, help="native layout: sequences rendered in parallel")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per process (rendering bands, correspondences, file writes); default: all "
+                             "cores (at most 8) with --workers 1, else 1. The output does not depend on it")
     parser.add_argument("--stereo", action="store_true", help="kitti layout: also render image_03")
     parser.add_argument("--contact-sheet", metavar="PATH", help="also write RGB | depth | moving mask of a few frames")
     parser.set_defaults(func=run)
@@ -32,7 +35,7 @@ def run(args) -> int:
     cfg = SynthConfig(width=args.width, height=args.height, frames=args.frames, flow_range=args.flow_range)
     with tqdm(total=args.sequences * args.frames, unit="frame", desc="synth") as bar:
         write_dataset(cfg, args.out_dir, args.sequences, args.seed, args.layout, args.stereo, bar.update,
-                      workers=args.workers)
+                      workers=args.workers, threads=args.threads)
     if args.contact_sheet:
         picks = set(np.linspace(0, cfg.frames - 1, 4).round().astype(int).tolist())
         rows = [[f.rgb, colorize_depth(f.depth), f.moving_mask.astype(np.uint8) * 255]

@@ -6,7 +6,9 @@ Every file is written atomically (``tcdepth.io``).
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +16,14 @@ import numpy as np
 from tcdepth.data.intrinsics import save_intrinsics
 from tcdepth.io import atomic_path, atomic_write_bytes, atomic_write_text
 from tcdepth.synth.config import SynthConfig
-from tcdepth.synth.correspondence import correspondences
+from tcdepth.synth.correspondence import Reprojection
 from tcdepth.synth.lidar import MOUNT_HEIGHT, lidar_scan
 from tcdepth.synth.render import Frame, Renderer
 from tcdepth.synth.scene import build_scene
 from tcdepth.visualize import save_png
 
 Progress = Callable[[int], None]
+MAX_THREADS = 8  # more bands than this gain nothing at KITTI-like sizes
 KITTI_DATE = "2000_01_01"
 CAM2_OFFSET = 0.06  # metres: camera 2 sits left of camera 0, as in KITTI
 STEREO_BASELINE = 0.54  # metres between image_02 and image_03
@@ -55,27 +58,58 @@ def _with_neighbours(cfg: SynthConfig, renderer: Renderer, reach: int):
         window.pop(centre - reach, None)
 
 
-def write_sequence(cfg: SynthConfig, seed: int, out_dir: str | Path, progress: Progress | None = None) -> Path:
-    """Render one sequence into ``out_dir`` in the native layout (see docs/synthetic_data.md)."""
+def default_threads(workers: int = 1) -> int:
+    """Threads per process: all cores (at most ``MAX_THREADS``) when one process renders, else 1 per worker."""
+    return 1 if workers > 1 else max(1, min(os.cpu_count() or 1, MAX_THREADS))
+
+
+def _check_threads(threads: int | None, workers: int = 1) -> int:
+    if threads is None:
+        return default_threads(workers)
+    if threads < 1:
+        raise ValueError(f"threads: expected at least 1, got {threads}")
+    return threads
+
+
+def _save_native_frame(out_dir: Path, frame: Frame, arrays: dict[str, np.ndarray]) -> None:
+    name = f"{frame.index:06d}"
+    save_png(out_dir / "rgb" / f"{name}.png", frame.rgb)
+    save_npy(out_dir / "depth" / f"{name}.npy", frame.depth)
+    save_png(out_dir / "moving" / f"{name}.png", frame.moving_mask.astype(np.uint8) * 255)
+    with atomic_path(out_dir / "corr" / f"{name}.npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def write_sequence(cfg: SynthConfig, seed: int, out_dir: str | Path, progress: Progress | None = None,
+                   threads: int | None = None) -> Path:
+    """Render one sequence into ``out_dir`` in the native layout (see docs/synthetic_data.md).
+
+    ``threads`` (default ``default_threads()``) shade bands of each frame, compute the correspondences to the
+    neighbours of a frame and write its files while the next frame renders; the files do not depend on it.
+    """
+    threads = _check_threads(threads)
     out_dir = Path(out_dir)
-    renderer = Renderer(cfg, build_scene(cfg, seed))
-    K = renderer.K
+    renderer = Renderer(cfg, build_scene(cfg, seed), threads)
     save_intrinsics(cfg.intrinsics(), out_dir / "intrinsics.yaml")
     poses = []
-    for frame, neighbours in _with_neighbours(cfg, renderer, cfg.flow_range):
-        name = f"{frame.index:06d}"
-        save_png(out_dir / "rgb" / f"{name}.png", frame.rgb)
-        save_npy(out_dir / "depth" / f"{name}.npy", frame.depth)
-        save_png(out_dir / "moving" / f"{name}.png", frame.moving_mask.astype(np.uint8) * 255)
-        arrays = {}
-        for k, other in sorted(neighbours.items()):
-            coords, visible = correspondences(frame, other, K, cfg.visibility_tolerance)
-            arrays[f"coords_{k:+d}"], arrays[f"visible_{k:+d}"] = coords, visible
-        with atomic_path(out_dir / "corr" / f"{name}.npz") as tmp:
-            np.savez(tmp, **arrays)
-        poses.append(frame.pose)
-        if progress:
-            progress(1)
+    pending: Future | None = None
+    with ThreadPoolExecutor(threads) as pool:
+        for frame, neighbours in _with_neighbours(cfg, renderer, cfg.flow_range):
+            reprojection = Reprojection(frame, renderer.K, renderer.rays)
+            offsets = sorted(neighbours)
+            found = pool.map(reprojection.correspondences, [neighbours[k] for k in offsets],
+                             [cfg.visibility_tolerance] * len(offsets))
+            arrays = {}
+            for k, (coords, visible) in zip(offsets, found, strict=True):
+                arrays[f"coords_{k:+d}"], arrays[f"visible_{k:+d}"] = coords, visible
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(_save_native_frame, out_dir, frame, arrays)
+            poses.append(frame.pose)
+            if progress:
+                progress(1)
+        if pending is not None:
+            pending.result()
     save_npy(out_dir / "poses.npy", np.stack(poses))
     return out_dir
 
@@ -92,26 +126,28 @@ def _split_entries(names: list[str], frames: int) -> dict[str, list[tuple[str, i
     return {"train": entries[:a], "val": entries[a:b], "test": entries[b:]}
 
 
-def _write_sequence_job(job: tuple[SynthConfig, int, Path]) -> int:
-    cfg, seed, out_dir = job
-    write_sequence(cfg, seed, out_dir)
+def _write_sequence_job(job: tuple[SynthConfig, int, Path, int]) -> int:
+    cfg, seed, out_dir, threads = job
+    write_sequence(cfg, seed, out_dir, threads=threads)
     return cfg.frames
 
 
 def write_native(cfg: SynthConfig, root: str | Path, sequences: int, seed: int,
-                 progress: Progress | None = None, workers: int = 1) -> Path:
-    """Render the sequences (in ``workers`` processes when > 1; the output does not depend on it)."""
+                 progress: Progress | None = None, workers: int = 1, threads: int | None = None) -> Path:
+    """Render the sequences (in ``workers`` processes when > 1, each with ``threads`` threads, default
+    ``default_threads(workers)``; the output depends on neither)."""
     root = Path(root)
+    threads = _check_threads(threads, workers)
     names = [f"seq_{i:03d}" for i in range(sequences)]
-    jobs = [(cfg, sequence_seed(seed, i), root / name) for i, name in enumerate(names)]
+    jobs = [(cfg, sequence_seed(seed, i), root / name, threads) for i, name in enumerate(names)]
     if workers > 1:
         with multiprocessing.get_context("spawn").Pool(min(workers, sequences)) as pool:
             for frames in pool.imap_unordered(_write_sequence_job, jobs):
                 if progress:
                     progress(frames)
     else:
-        for job in jobs:
-            write_sequence(*job, progress)
+        for _, sequence_seed_, out_dir, _ in jobs:
+            write_sequence(cfg, sequence_seed_, out_dir, progress, threads)
     for split, entries in _split_entries(names, cfg.frames).items():
         atomic_write_text(root / "splits" / f"{split}_files.txt", "".join(f"{n} {f}\n" for n, f in entries))
     return root
@@ -156,9 +192,11 @@ def kitti_calibration(cfg: SynthConfig) -> tuple[str, str]:
 
 
 def write_kitti(cfg: SynthConfig, root: str | Path, sequences: int, seed: int, stereo: bool = False,
-                progress: Progress | None = None) -> Path:
-    """Render ``sequences`` drives as KITTI raw data under ``root/<date>/``, with poses and split files."""
+                progress: Progress | None = None, threads: int | None = None) -> Path:
+    """Render ``sequences`` drives as KITTI raw data under ``root/<date>/``, with poses and split files
+    (renderer threads: ``threads``, default ``default_threads()``; the output does not depend on it)."""
     root = Path(root)
+    threads = _check_threads(threads)
     cam_to_cam, velo_to_cam = kitti_calibration(cfg)
     atomic_write_text(root / KITTI_DATE / "calib_cam_to_cam.txt", cam_to_cam)
     atomic_write_text(root / KITTI_DATE / "calib_velo_to_cam.txt", velo_to_cam)
@@ -170,7 +208,7 @@ def write_kitti(cfg: SynthConfig, root: str | Path, sequences: int, seed: int, s
         drive = f"{KITTI_DATE}_drive_{i + 1:04d}"
         drives.append(drive)
         scene = build_scene(cfg, sequence_seed(seed, i))
-        renderer = Renderer(cfg, scene)
+        renderer = Renderer(cfg, scene, threads)
         base = root / KITTI_DATE / f"{drive}_sync"
         cam0_poses = []
         for index in range(cfg.frames):
@@ -198,15 +236,17 @@ def write_kitti(cfg: SynthConfig, root: str | Path, sequences: int, seed: int, s
 
 
 def write_dataset(cfg: SynthConfig, root: str | Path, sequences: int = 1, seed: int = 0, layout: str = "native",
-                  stereo: bool = False, progress: Progress | None = None, workers: int = 1) -> Path:
+                  stereo: bool = False, progress: Progress | None = None, workers: int = 1,
+                  threads: int | None = None) -> Path:
     """Render ``sequences`` sequences into ``root`` in the ``native`` or ``kitti`` layout (native: ``workers``
-    processes render sequences in parallel)."""
+    processes render sequences in parallel). ``threads`` per process, default ``default_threads(workers)``: all
+    cores (at most ``MAX_THREADS``) with one process, else 1. The output depends on neither."""
     if sequences < 1:
         raise ValueError(f"sequences: expected at least 1, got {sequences}")
     if layout == "native":
         if stereo:
             raise ValueError("stereo (image_03) exists only in the kitti layout")
-        return write_native(cfg, root, sequences, seed, progress, workers)
+        return write_native(cfg, root, sequences, seed, progress, workers, threads)
     if layout == "kitti":
-        return write_kitti(cfg, root, sequences, seed, stereo, progress)
+        return write_kitti(cfg, root, sequences, seed, stereo, progress, threads)
     raise ValueError(f"layout: expected 'native' or 'kitti', got {layout!r}")
