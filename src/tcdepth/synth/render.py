@@ -84,15 +84,17 @@ def _surface(prims: Primitives, pid: np.ndarray, points: np.ndarray):
     ``pid`` ``[n]`` is the primitive seen at each point. The face axis is the local axis of a box face (0, 1, 2)
     and -1 on cylinders and spheres. Also returns the local coordinates ``q`` and half sizes ``[n,3]``.
     """
-    kind = prims.kind[pid]
-    c, s = np.cos(prims.yaw).astype(np.float32)[pid], np.sin(prims.yaw).astype(np.float32)[pid]
+    kind = np.take(prims.kind, pid)
+    c, s = np.take(np.cos(prims.yaw).astype(np.float32), pid), np.take(np.sin(prims.yaw).astype(np.float32), pid)
     rel = points - np.take(prims.center.astype(np.float32), pid, axis=0)
     q = np.stack([c * rel[:, 0] - s * rel[:, 2], rel[:, 1], s * rel[:, 0] + c * rel[:, 2]], axis=1)
     half = np.take(prims.size.astype(np.float32), pid, axis=0)
     extent = np.abs(q) / half
     axis = np.where(extent[:, 1] > extent[:, 0], 1, 0)  # the first largest, as argmax
     axis[extent[:, 2] > np.maximum(extent[:, 0], extent[:, 1])] = 2
-    n = np.where(axis[:, None] == np.arange(3), np.sign(q), np.float32(0))
+    face = np.arange(len(axis)) * 3 + axis  # flat index of each point's face axis in q
+    n = np.zeros_like(q)
+    n.ravel()[face] = np.sign(np.take(q, face))
     u = np.where(axis == 0, q[:, 2], q[:, 0])
     v = np.where(axis == 1, q[:, 2], q[:, 1])
     round_ = np.flatnonzero(kind != BOX)
@@ -150,7 +152,7 @@ def _shade_objects(table: MaterialTable, prims: Primitives, pid, points, rays, l
     q, u, v, normal, axis, half = _surface(prims, pid, points)
     cos = np.abs(np.einsum("ij,ij->i", normal, rays)) / length
     footprint = distance / np.maximum(cos, 0.2)
-    mat = prims.material[pid]
+    mat = np.take(prims.material, pid)
     tint = np.take(table.tint, mat, axis=0)
     albedo = np.empty_like(points)
     for code, run in table.group_bounds(table.group[mat]):
@@ -250,18 +252,19 @@ class Renderer:
         windows, nearest = pixel_windows(prims, pose, self.K, cfg.height, cfg.width)
         world_rays = self.rays @ pose[:3, :3].T.astype(np.float32)
         depth, ids = cast(prims, windows, nearest, pose[:3, 3], world_rays, MAX_DISTANCE)
+        gain = scene.exposure[index] * 255.0
 
         def shade_band(band: int) -> np.ndarray:
             c0, c1 = self.bands[band]
-            return self._shade(prims, *(np.ascontiguousarray(x[:, c0:c1]) for x in (depth, ids, world_rays)),
-                               pose[:3, 3])
+            rgb = self._shade(prims, *(np.ascontiguousarray(x[:, c0:c1]) for x in (depth, ids, world_rays)),
+                              pose[:3, 3])
+            return np.clip(rgb * gain + 0.5, 0, 255).astype(np.uint8)
 
         if len(self.bands) == 1:
             rgb = shade_band(0)
         else:
             with ThreadPoolExecutor(len(self.bands)) as pool:
                 rgb = np.concatenate(list(pool.map(shade_band, range(len(self.bands)))), axis=1)
-        rgb = np.clip(rgb * scene.exposure[index] * 255.0 + 0.5, 0, 255).astype(np.uint8)
         object_of_id = np.concatenate([[-1, -1], prims.obj]).astype(np.int16)
         return Frame(index, rgb, depth, object_of_id[ids + 1], pose, scene.object_poses(index))
 
