@@ -15,15 +15,17 @@ EPS = 1e-4
 
 def _hit_box(origin, dirs, center, rot, half):
     o = (origin - center) @ rot
-    d = dirs @ rot
+    d = np.ascontiguousarray((dirs @ rot).T)  # [3,n]: one contiguous row per slab axis
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / d
-        t1 = (-half - o) * inv
-        t2 = (half - o) * inv
-    low, high = np.minimum(t1, t2), np.maximum(t1, t2)
-    near = np.maximum(np.maximum(low[:, 0], low[:, 1]), low[:, 2])
-    far = np.minimum(np.minimum(high[:, 0], high[:, 1]), high[:, 2])
-    return np.where((far >= near) & (near > EPS), near, np.inf)
+        t1 = (-half - o)[:, None] * inv
+        t2 = (half - o)[:, None] * inv
+    low, high = np.minimum(t1, t2), np.maximum(t1, t2, out=t2)
+    near = np.maximum(np.maximum(low[0], low[1]), low[2])
+    far = np.minimum(np.minimum(high[0], high[1]), high[2])
+    hit = far >= near
+    hit &= near > EPS
+    return np.where(hit, near, np.inf)
 
 
 def _hit_cylinder(origin, dirs, center, radius, half_height):
@@ -95,6 +97,7 @@ def cast(prims: Primitives, windows: np.ndarray, nearest: np.ndarray, origin: np
     ids = np.where(np.isfinite(t_ground), 0, -1).astype(np.int32)
     depth = t_ground
     hits = HitTester(prims)
+    rays = np.ascontiguousarray(dirs).view(np.dtype((np.void, 12)))[..., 0]  # [R,C] 12-byte records: one gather
     candidates = np.flatnonzero((windows[:, 0] < windows[:, 1]) & (windows[:, 2] < windows[:, 3]))
     for i in candidates[np.argsort(nearest[candidates], kind="stable")].tolist():
         r0, r1, c0, c1 = windows[i].tolist()
@@ -102,7 +105,7 @@ def cast(prims: Primitives, windows: np.ndarray, nearest: np.ndarray, origin: np
         tested = zview > nearest[i]
         if not tested.any():
             continue
-        t = hits.distance(i, origin, dirs[r0:r1, c0:c1][tested])
+        t = hits.distance(i, origin, rays[r0:r1, c0:c1][tested].view(np.float32).reshape(-1, 3))
         closer = t < zview[tested]
         tested[tested] = closer  # now: the rays that see primitive i
         zview[tested] = t[closer]
