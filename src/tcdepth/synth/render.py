@@ -222,6 +222,13 @@ def sky_color(world_dirs: np.ndarray) -> np.ndarray:
     return (1 - cover) * base + cover * np.float32(0.95)
 
 
+def _records(rows: np.ndarray) -> np.ndarray:
+    """A C-contiguous float32 ``[n,3]`` array as ``[n]`` 12-byte records (a view: one scatter moves whole rows)."""
+    if rows.dtype != np.float32 or rows.shape[1:] != (3,):
+        raise TypeError(f"expected float32 [n,3] rows, got {rows.dtype} {rows.shape}")
+    return rows.view(np.dtype((np.void, 12)))[:, 0]
+
+
 class Renderer:
     """Renders the frames of one scene with a pinhole camera.
 
@@ -273,9 +280,10 @@ class Renderer:
         rays = world_rays.reshape(-1, 3)
         t = depth.ravel()
         rgb = np.empty((flat_ids.shape[0], 3), np.float32)
+        pixels = _records(rgb)
         focal = float(self.K[0, 0])
         sky = np.flatnonzero(flat_ids < 0)
-        rgb[sky] = sky_color(np.take(rays, sky, axis=0))
+        pixels[sky] = _records(sky_color(np.take(rays, sky, axis=0)))
         objects = np.flatnonzero(flat_ids > 0)
         objects = objects[np.argsort(self.materials.group[prims.material[flat_ids[objects] - 1]], kind="stable")]
         for ground, pix in ((True, np.flatnonzero(flat_ids == 0)), (False, objects)):
@@ -291,7 +299,7 @@ class Renderer:
                 albedo, normal = _shade_objects(self.materials, prims, flat_ids[pix] - 1, points, d, length,
                                                 distance)
             light = AMBIENT + DIFFUSE * np.clip(normal @ self.scene.sun.astype(np.float32), 0, None)
-            rgb[pix] = albedo * light[:, None]
+            pixels[pix] = _records(albedo * light[:, None])
         return rgb.reshape(depth.shape + (3,))
 
 
