@@ -13,7 +13,7 @@ from .clip import NET_HEIGHT, NET_WIDTH, clip_frames, write_mp4
 
 @pytest.fixture(scope="session")
 def tiny_cfg() -> ModelConfig:
-    return ModelConfig(encoder="drn_tiny", tiny_width=0.125, pose_layers=18)
+    return ModelConfig(encoder="drn_tiny", tiny_width=0.125, pose_encoder="resnet18")
 
 
 @pytest.fixture(scope="session")

@@ -83,10 +83,28 @@ def test_shipped_efficientnet_weights_load_completely():
     assert not report.missing and not report.unexpected and not report.mismatched
 
 
+def test_shipped_efficientnet_pose_encoder_sees_a_repeated_frame_as_the_imagenet_network_does():
+    # The stem is widened to two frames (weights repeated and halved): two copies of one frame give exactly the
+    # single-frame ImageNet network's stem response; every other tensor loads unchanged.
+    pose = build_pose_net(ModelConfig(pose_encoder="efficientnet_lite0", pose_pretrained="shipped")).eval()
+    single = EfficientNetLite0Encoder(output_stride=32).eval()
+    report = load_pretrained(single, shipped_lite0_weights())
+    assert not report.missing and not report.mismatched
+    frame = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        features = pose.encoder(torch.cat([frame, frame], dim=1))
+        reference = single(frame)
+    torch.testing.assert_close(features[-1], reference[-1], atol=1e-4, rtol=1e-4)
+    assert features[-1].shape[-2:] == (2, 3)  # output stride 32
+    axisangle, translation = pose(frame, frame)
+    assert axisangle.shape == (1, 3) and translation.shape == (1, 3)
+
+
 @pytest.mark.parametrize("field,value,match", [
     ("encoder", "vgg", "model.encoder"), ("tiny_width", 0.0, "model.tiny_width"),
     ("sigma", -1.0, "model.sigma"), ("pretrained", "shipped", "model.pretrained"),
-    ("min_depth", 200.0, "model.min_depth"),
+    ("min_depth", 200.0, "model.min_depth"), ("pose_encoder", "vgg", "model.pose_encoder"),
+    ("pose_pretrained", "shipped", "model.pose_pretrained"),
 ])
 def test_config_validation_names_the_field(field, value, match):
     with pytest.raises(ConfigError, match=match):

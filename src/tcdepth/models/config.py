@@ -9,6 +9,7 @@ from tcdepth.config import ConfigError
 
 ENCODERS = ("drn_c_26", "drn_d_54", "drn_tiny", "resnet18", "resnet50", "efficientnet_lite0")
 MONODEPTH2_ENCODERS = ("resnet18", "resnet50")
+POSE_ENCODERS = ("resnet18", "resnet50", "efficientnet_lite0")
 SHIPPED_WEIGHTS = "shipped"
 
 
@@ -23,9 +24,11 @@ class ModelConfig:
         tiny_width: width multiplier of ``drn_tiny`` (0 < w <= 1).
         pretrained: ImageNet checkpoint file for the depth encoder (public fyu/drn or torchvision key names), or
             ``"shipped"`` for the EfficientNet-Lite0 weights installed with its package; None: random init.
-        pose_layers: ResNet depth of the pose encoder (18 or 50).
-        pose_pretrained: torchvision ResNet checkpoint for the pose encoder (conv1 weights are repeated for the
-            two frames and halved), or None.
+        pose_encoder: encoder of the pose network on two stacked frames (``resnet18``, ``resnet50`` or
+            ``efficientnet_lite0``).
+        pose_pretrained: ImageNet checkpoint for the pose encoder (the first convolution's weights are repeated for
+            the two frames and halved), ``"shipped"`` for the EfficientNet-Lite0 weights installed with its
+            package, or None.
         num_blocks: spatial-temporal blocks.
         use_spatial, use_temporal: ablation switches of the two attention halves.
         sigma: spatial kernel scale, weights ``softmax(-d / (2 sigma))`` (reference: 0.3 * 30/36 = 0.25).
@@ -42,7 +45,7 @@ class ModelConfig:
     encoder: str = "drn_c_26"
     tiny_width: float = 0.25
     pretrained: str | None = None
-    pose_layers: int = 18
+    pose_encoder: str = "resnet18"
     pose_pretrained: str | None = None
     num_blocks: int = 3
     use_spatial: bool = True
@@ -70,8 +73,11 @@ class ModelConfig:
         if self.pretrained == SHIPPED_WEIGHTS and self.encoder != "efficientnet_lite0":
             raise ConfigError(f"model.pretrained: {SHIPPED_WEIGHTS!r} weights exist only for efficientnet_lite0; "
                               f"give a checkpoint file for {self.encoder}")
-        if self.pose_layers not in (18, 50):
-            raise ConfigError(f"model.pose_layers: expected 18 or 50, got {self.pose_layers}")
+        if self.pose_encoder not in POSE_ENCODERS:
+            raise ConfigError(f"model.pose_encoder: expected one of {list(POSE_ENCODERS)}, got {self.pose_encoder!r}")
+        if self.pose_pretrained == SHIPPED_WEIGHTS and self.pose_encoder != "efficientnet_lite0":
+            raise ConfigError(f"model.pose_pretrained: {SHIPPED_WEIGHTS!r} weights exist only for efficientnet_lite0; "
+                              f"give a checkpoint file for {self.pose_encoder}")
         if self.num_blocks < 0:
             raise ConfigError(f"model.num_blocks: expected >= 0, got {self.num_blocks}")
         if self.sigma <= 0:

