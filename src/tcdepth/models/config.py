@@ -39,6 +39,8 @@ class ModelConfig:
         upsample_mode: decoder upsampling; None picks bilinear for tcdepth and nearest for monodepth2.
         min_depth, max_depth: depth range of the sigmoid disparity (``disp_to_depth``) and of the reference bins.
         num_reference_bins: disparity bins of the reference decoder.
+        decoder_width: width multiplier (0 < w <= 1) of the depth decoder's stages (128, 64, 32, 16) and of the
+            reference decoder's hidden layer (256); 1.0 is the paper's decoders.
     """
 
     architecture: Literal["tcdepth", "monodepth2"] = "tcdepth"
@@ -59,6 +61,7 @@ class ModelConfig:
     min_depth: float = 0.1
     max_depth: float = 100.0
     num_reference_bins: int = 256
+    decoder_width: float = 1.0
 
     def __post_init__(self):
         if self.architecture not in ("tcdepth", "monodepth2"):
@@ -97,3 +100,5 @@ class ModelConfig:
                               f"{self.max_depth}")
         if self.num_reference_bins < 2:
             raise ConfigError(f"model.num_reference_bins: expected >= 2, got {self.num_reference_bins}")
+        if not 0.0 < self.decoder_width <= 1.0:
+            raise ConfigError(f"model.decoder_width: expected 0 < w <= 1, got {self.decoder_width}")

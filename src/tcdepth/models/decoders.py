@@ -10,6 +10,15 @@ from torch import nn
 
 from tcdepth.models.layers import Conv3x3, ConvBlock
 
+MIN_SCALED_CHANNELS = 4
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    """``channels`` scaled by a width multiplier ``0 < width <= 1``, rounded, at least 4 (``width=1``: unchanged)."""
+    if not 0.0 < width <= 1.0:
+        raise ValueError(f"width multiplier must be in (0, 1], got {width}")
+    return max(MIN_SCALED_CHANNELS, round(channels * width))
+
 
 @dataclass(frozen=True)
 class DecoderStage:
@@ -48,10 +57,13 @@ class DepthDecoder(nn.Module):
 
     @classmethod
     def for_tcdepth(cls, skip_channels: tuple[int, int, int], ctx_channels: int,
-                    upsample_mode: str = "bilinear") -> DepthDecoder:
-        """Decoder of TC-Depth on ``[skip@1/2, skip@1/4, skip@1/8, fused ctx@1/8]`` (spec 1.4)."""
-        stages = (DecoderStage(128, False, 2), DecoderStage(64, True, 1), DecoderStage(32, True, 0),
-                  DecoderStage(16, True, None))
+                    upsample_mode: str = "bilinear", width: float = 1.0) -> DepthDecoder:
+        """Decoder of TC-Depth on ``[skip@1/2, skip@1/4, skip@1/8, fused ctx@1/8]`` (spec 1.4).
+
+        ``width`` scales the stage widths 128, 64, 32, 16 (:func:`scaled_channels`; 1.0 is the paper's decoder).
+        """
+        stages = tuple(DecoderStage(scaled_channels(channels, width), upsample, skip) for channels, upsample, skip
+                       in ((128, False, 2), (64, True, 1), (32, True, 0), (16, True, None)))
         return cls(ctx_channels, skip_channels, stages, upsample_mode)
 
     @classmethod
@@ -84,16 +96,20 @@ class DepthDecoder(nn.Module):
 
 
 class ReferenceDecoder(nn.Module):
-    """Coarse disparity from the (detached) context feature: 256 logits -> softmax -> expected disparity bin.
+    """Coarse disparity from the (detached) context feature: ``ConvBlock(C -> hidden)``, ``Conv3x3(hidden -> bins)``
+    logits -> softmax -> expected disparity bin. ``hidden`` is 256 scaled by ``width`` (:func:`scaled_channels`;
+    the paper: width 1, 256 bins).
 
     The bins are spaced uniformly in scaled disparity on ``[1/max_depth, 1/min_depth]`` (``[0.01, 10]``). The input
     is detached here, so this head learns only from a loss on its own output.
     """
 
-    def __init__(self, in_channels: int, num_bins: int = 256, min_depth: float = 0.1, max_depth: float = 100.0):
+    def __init__(self, in_channels: int, num_bins: int = 256, min_depth: float = 0.1, max_depth: float = 100.0,
+                 width: float = 1.0):
         super().__init__()
-        self.block = ConvBlock(in_channels, 256)
-        self.logits = Conv3x3(256, num_bins)
+        hidden_channels = scaled_channels(256, width)
+        self.block = ConvBlock(in_channels, hidden_channels)
+        self.logits = Conv3x3(hidden_channels, num_bins)
         self.register_buffer("bins", torch.linspace(1.0 / max_depth, 1.0 / min_depth, num_bins).view(1, -1, 1, 1),
                              persistent=False)
 

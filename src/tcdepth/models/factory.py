@@ -44,8 +44,10 @@ def build_model(cfg: ModelConfig) -> TCDepth | Monodepth2:
     st_module = SpatialTemporalModule(encoder.num_ch_ctx, cfg.num_blocks, cfg.use_spatial, cfg.use_temporal,
                                       cfg.sigma, cfg.gamma_init, cfg.temporal_reduction, cfg.attention_impl,
                                       cfg.attention_chunk_size)
-    reference = ReferenceDecoder(encoder.num_ch_ctx, cfg.num_reference_bins, cfg.min_depth, cfg.max_depth)
-    decoder = DepthDecoder.for_tcdepth(encoder.num_ch_skips, encoder.num_ch_ctx, cfg.upsample_mode)
+    reference = ReferenceDecoder(encoder.num_ch_ctx, cfg.num_reference_bins, cfg.min_depth, cfg.max_depth,
+                                 cfg.decoder_width)
+    decoder = DepthDecoder.for_tcdepth(encoder.num_ch_skips, encoder.num_ch_ctx, cfg.upsample_mode,
+                                       cfg.decoder_width)
     return TCDepth(encoder, st_module, reference, decoder)
 
 
