@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -130,8 +131,12 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
-    """Load ``cls`` from a YAML file (or its defaults when ``path`` is None) and apply overrides."""
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
+                upgrade: Callable[[dict], dict] | None = None) -> T:
+    """Load ``cls`` from a YAML file (or its defaults when ``path`` is None) and apply overrides.
+
+    ``upgrade`` rewrites the file's settings into today's keys before the overrides (files of earlier versions).
+    """
     data: dict = {}
     if path is not None:
         path = Path(path)
@@ -143,6 +148,8 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
             raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
+        if upgrade is not None:
+            data = upgrade(data)
     apply_overrides(data, overrides or [])
     try:
         return from_dict(cls, data)

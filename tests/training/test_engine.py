@@ -127,6 +127,14 @@ def test_shipped_configs_load(config):
     assert cfg.name and cfg.train.epochs > 0
 
 
+def test_run_config_of_an_earlier_version_loads_with_todays_keys(tmp_path):
+    saved = tmp_path / "config.yaml"
+    saved.write_text("name: old\nmodel:\n  architecture: monodepth2\n  encoder: resnet18\n  pose_layers: 50\n")
+    assert load_experiment(saved).model.pose_encoder == "resnet50"
+    with pytest.raises(ConfigError, match="pose_layers"):
+        load_experiment(None, ["model.pose_layers=18"])  # only files are upgraded; an override must use today's key
+
+
 @pytest.mark.parametrize(
     "override, message",
     [

@@ -102,3 +102,14 @@ class ModelConfig:
             raise ConfigError(f"model.num_reference_bins: expected >= 2, got {self.num_reference_bins}")
         if not 0.0 < self.decoder_width <= 1.0:
             raise ConfigError(f"model.decoder_width: expected 0 < w <= 1, got {self.decoder_width}")
+
+
+def upgrade_model_config(values: dict) -> dict:
+    """Model settings written by an earlier tcdepth (a weights file, a run's ``config.yaml``) in today's keys.
+
+    ``pose_layers: N`` (ResNet depth of the pose encoder) became ``pose_encoder: resnetN``.
+    """
+    values = dict(values)
+    if "pose_layers" in values:
+        values.setdefault("pose_encoder", f"resnet{values.pop('pose_layers')}")
+    return values

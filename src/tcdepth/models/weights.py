@@ -13,7 +13,7 @@ from torch import nn
 
 from tcdepth.config import from_dict, to_dict
 from tcdepth.io import atomic_write_bytes
-from tcdepth.models.config import ModelConfig
+from tcdepth.models.config import ModelConfig, upgrade_model_config
 from tcdepth.models.factory import build_model, build_pose_net
 from tcdepth.models.pose import PoseNet
 
@@ -45,7 +45,7 @@ def load_weights(path: str | Path, device: str = "cpu") -> tuple[nn.Module, Mode
     if metadata.get("format") != FORMAT or "model_config" not in metadata:
         raise ValueError(f"{path}: not a tcdepth weights file (metadata format {metadata.get('format')!r}, "
                          f"expected {FORMAT!r} with a model_config)")
-    cfg = from_dict(ModelConfig, json.loads(metadata["model_config"]), prefix="model")
+    cfg = from_dict(ModelConfig, upgrade_model_config(json.loads(metadata["model_config"])), prefix="model")
     build_cfg = dataclasses.replace(cfg, pretrained=None, pose_pretrained=None)
     model = build_pose_net(build_cfg) if metadata.get("network") == "pose" else build_model(build_cfg)
     state = load_file(str(path), device=device)

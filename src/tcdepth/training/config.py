@@ -9,7 +9,7 @@ from typing import Literal
 from tcdepth.config import load_config
 from tcdepth.data.config import DataConfig
 from tcdepth.losses.config import LossConfig
-from tcdepth.models.config import ModelConfig
+from tcdepth.models.config import ModelConfig, upgrade_model_config
 
 
 @dataclass
@@ -96,5 +96,12 @@ class ExperimentConfig:
 
 
 def load_experiment(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read an experiment YAML file (or the defaults) with ``section.key=value`` overrides."""
-    return load_config(ExperimentConfig, path, overrides)
+    """Read an experiment YAML file (or the defaults) with ``section.key=value`` overrides; a run's
+    ``config.yaml`` written by an earlier tcdepth is read in today's keys."""
+    return load_config(ExperimentConfig, path, overrides, upgrade=_upgrade_experiment)
+
+
+def _upgrade_experiment(data: dict) -> dict:
+    if isinstance(data.get("model"), dict):
+        data = {**data, "model": upgrade_model_config(data["model"])}
+    return data
