@@ -60,11 +60,13 @@ def ground_truth_poses(dataset: SyntheticDataset, indices: list[int], scale: flo
     return poses
 
 
-def disparity_pyramid(depth: torch.Tensor, min_depth: float, max_depth: float, scales) -> list[torch.Tensor]:
-    """The sigmoid disparity ``[B,1,H/2^s,W/2^s]`` per scale that ``disp_to_depth`` maps to ``depth [B,1,H,W]``."""
+def disparity_pyramid(depth: torch.Tensor, min_depth: float, max_depth: float, size: tuple[int, int],
+                      scales) -> list[torch.Tensor]:
+    """The sigmoid disparity ``[B,1,H/2^s,W/2^s]`` per scale that ``disp_to_depth`` maps to ``depth [B,1,h,w]``
+    (any ground-truth size), for the network size ``size = (H, W)``."""
     min_disp, max_disp = 1 / max_depth, 1 / min_depth
     disp = ((1 / depth - min_disp) / (max_disp - min_disp)).clamp(0, 1)
-    return [disp if s == 0 else F.interpolate(disp, scale_factor=0.5**s, mode="area") for s in scales]
+    return [F.interpolate(disp, size=(size[0] >> s, size[1] >> s), mode="area") for s in scales]
 
 
 def batch_abs_rel(depth_gt: torch.Tensor, scaled_disp: torch.Tensor) -> float:
@@ -131,7 +133,8 @@ def main() -> None:
     start_depth = 1 / (1 / cfg.loss.max_depth + 0.5 * (1 / cfg.loss.min_depth - 1 / cfg.loss.max_depth))
     scale = float(gt[gt > 0].median()) / start_depth
     depth = torch.where(gt > 0, gt, torch.full_like(gt, cfg.loss.max_depth * scale)) / scale
-    gt_disps = disparity_pyramid(depth, cfg.loss.min_depth, cfg.loss.max_depth, cfg.loss.scales)
+    gt_disps = disparity_pyramid(depth, cfg.loss.min_depth, cfg.loss.max_depth, (cfg.data.height, cfg.data.width),
+                                 cfg.loss.scales)
     gt_poses = ground_truth_poses(dataset, batch["index"].tolist(), scale)
     for mode in args.modes:
         run_mode(mode, cfg, batch, gt_disps, gt_poses, args)
