@@ -6,7 +6,8 @@ import torch
 from tcdepth.config import ConfigError
 from tcdepth.geometry import make_intrinsics
 from tcdepth.models import ModelConfig, build_model, load_weights, save_weights
-from tcdepth.models.decoders import ReferenceDecoder, scaled_channels
+from tcdepth.models.decoders import ReferenceDecoder
+from tcdepth.models.layers import scaled_channels
 
 
 def conv3x3_params(c_in, c_out):

@@ -8,16 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tcdepth.models.layers import Conv3x3, ConvBlock
-
-MIN_SCALED_CHANNELS = 4
-
-
-def scaled_channels(channels: int, width: float) -> int:
-    """``channels`` scaled by a width multiplier ``0 < width <= 1``, rounded, at least 4 (``width=1``: unchanged)."""
-    if not 0.0 < width <= 1.0:
-        raise ValueError(f"width multiplier must be in (0, 1], got {width}")
-    return max(MIN_SCALED_CHANNELS, round(channels * width))
+from tcdepth.models.layers import Conv3x3, ConvBlock, scaled_channels
 
 
 @dataclass(frozen=True)

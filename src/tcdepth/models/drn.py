@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tcdepth.models.layers import normalize_image
+from tcdepth.models.layers import normalize_image, scaled_channels
 
 DRN_CHANNELS = (16, 32, 64, 128, 256, 512, 512, 512)
 
@@ -145,7 +145,7 @@ class DRNEncoder(nn.Module):
 
 def drn_c_26(width: float = 1.0) -> DRNEncoder:
     """DRN-C-26; ``width < 1`` scales every stage width (the "tiny" CPU variant), at least 4 channels each."""
-    channels = tuple(max(4, round(c * width)) for c in DRN_CHANNELS)
+    channels = tuple(scaled_channels(c, width) for c in DRN_CHANNELS)
     return DRNEncoder("C", (1, 1, 2, 2, 2, 2, 1, 1), channels)
 
 

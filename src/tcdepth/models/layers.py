@@ -36,3 +36,13 @@ class ConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.nonlin(self.conv(x))
+
+
+MIN_SCALED_CHANNELS = 4
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    """``channels`` scaled by a width multiplier ``0 < width <= 1``, rounded, at least 4 (``width=1``: unchanged)."""
+    if not 0.0 < width <= 1.0:
+        raise ValueError(f"width multiplier must be in (0, 1], got {width}")
+    return max(MIN_SCALED_CHANNELS, round(channels * width))
