@@ -76,7 +76,9 @@ class DemoSettings:
         return self.out_dir / "report.html"
 
     def sequence_names(self) -> list[str]:
-        return [f"seq_{i:03d}" for i in range(self.sequences)]
+        from tcdepth.synth.writers import sequence_names
+
+        return sequence_names(self.sequences)
 
     @property
     def test_sequence(self) -> str:

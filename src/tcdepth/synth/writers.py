@@ -126,6 +126,11 @@ def _split_entries(names: list[str], frames: int) -> dict[str, list[tuple[str, i
     return {"train": entries[:a], "val": entries[a:b], "test": entries[b:]}
 
 
+def sequence_names(sequences: int) -> list[str]:
+    """Folder names of the native layout's sequences, in order: ``seq_000``, ``seq_001``, ..."""
+    return [f"seq_{i:03d}" for i in range(sequences)]
+
+
 def _write_sequence_job(job: tuple[SynthConfig, int, Path, int]) -> int:
     cfg, seed, out_dir, threads = job
     write_sequence(cfg, seed, out_dir, threads=threads)
@@ -138,7 +143,7 @@ def write_native(cfg: SynthConfig, root: str | Path, sequences: int, seed: int,
     ``default_threads(workers)``; the output depends on neither)."""
     root = Path(root)
     threads = _check_threads(threads, workers)
-    names = [f"seq_{i:03d}" for i in range(sequences)]
+    names = sequence_names(sequences)
     jobs = [(cfg, sequence_seed(seed, i), root / name, threads) for i, name in enumerate(names)]
     if workers > 1:
         with multiprocessing.get_context("spawn").Pool(min(workers, sequences)) as pool:
