@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tcdepth.geometry import intrinsics_at_scale
+
 HEIGHT, WIDTH = 24, 48
 FX = 16.0
 PLANE_DEPTH = 2.0
@@ -44,9 +46,11 @@ def make_scene(batch: int = 2, scales=(0, 1, 2, 3)):
     frames = torch.stack([texture(u + f * shift, v) for f in (0, -1, 1)])  # [3,3,H,W] in order [0,-1,1]
     frames = frames.unsqueeze(0).repeat(batch, 1, 1, 1, 1)
     K = intrinsics(batch)
-    inputs = {"K_0": K, "inv_K_0": torch.linalg.inv(K)}
+    inputs = {}
     for s in scales:
         inputs[f"color_{s}"] = F.avg_pool2d(frames.flatten(0, 1), 2**s).unflatten(0, (batch, 3)) if s else frames
+        inputs[f"K_{s}"] = intrinsics_at_scale(K, s)
+        inputs[f"inv_K_{s}"] = torch.linalg.inv(inputs[f"K_{s}"])
     sigmoid = sigmoid_disp_for_depth(PLANE_DEPTH)
     outputs = {
         "disp": [torch.full((batch, 3, 1, HEIGHT >> s, WIDTH >> s), sigmoid) for s in range(4)],

@@ -14,6 +14,13 @@ class LossConfig:
 
     Attributes:
         scales: decoder scales that get a loss (``s`` means resolution ``H/2^s``).
+        multiscale: where the loss of scale ``s`` is computed. ``"upsample"`` (Monodepth2, the reference): the
+            disparity of every scale is upsampled to ``H x W`` and warps the full-resolution frames.
+            ``"pyramid"`` (SfMLearner, Monodepth1): at ``H/2^s x W/2^s`` on the image pyramid (``color_{s}``,
+            ``K_{s}``); the coarse scales compare blurred, small images, which gives the pose network a smoother
+            loss than full-resolution texture does. Every term of a scale (photometric, auto-mask, smoothness,
+            geometric, cycle and motion masks, consistency) is then computed at that scale's size; the teacher's
+            depth is area-downsampled to it.
         ssim_weight: weight of the SSIM dissimilarity in the photometric error (L1 gets ``1 - ssim_weight``).
         smoothness_weight: edge-aware smoothness weight at scale 0 (divided by ``2^s`` at scale ``s``).
         use_automask: Monodepth2 auto-masking (pixels where the unwarped source already matches are ignored).
@@ -37,6 +44,7 @@ class LossConfig:
     """
 
     scales: tuple[int, ...] = (0, 1, 2, 3)
+    multiscale: Literal["upsample", "pyramid"] = "upsample"
     ssim_weight: float = 0.85
     smoothness_weight: float = 1e-3
     use_automask: bool = True
@@ -64,6 +72,8 @@ class LossConfig:
         self.motion_epochs = tuple(self.motion_epochs)
         if not self.scales or any(s < 0 for s in self.scales) or len(set(self.scales)) != len(self.scales):
             fail("scales", "a non-empty list of distinct non-negative integers")
+        if self.multiscale not in ("upsample", "pyramid"):
+            fail("multiscale", "'upsample' or 'pyramid'")
         if not 0.0 <= self.ssim_weight <= 1.0:
             fail("ssim_weight", "a value in [0, 1]")
         for field in ("smoothness_weight", "geometric_weight", "consistency_weight", "reference_weight"):

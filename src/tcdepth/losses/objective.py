@@ -188,11 +188,13 @@ def tcdepth_loss(
     """The TC-Depth objective ``L = mean_s L_s + w_ref L_ref`` (spec 4.6-4.8).
 
     ``L_s`` = photometric (min-reprojection, auto-mask) + consistency with the teacher (motion epochs) +
-    geometric (cycle-masked) + smoothness ``/ 2^s``. Every scale's disparity is upsampled to ``H x W`` before
-    warping (Monodepth2 v2 multiscale).
+    geometric (cycle-masked) + smoothness ``/ 2^s``. With ``config.multiscale == "upsample"`` every scale's
+    disparity is upsampled to ``H x W`` before warping (Monodepth2 v2 multiscale); with ``"pyramid"`` every term of
+    scale ``s`` is computed at ``H/2^s x W/2^s`` on ``color_{s}`` with ``K_{s}``.
 
     Args:
-        inputs: batched sample with ``color_0`` ``[B,3,3,H,W]``, ``color_{s}`` per scale, ``K_0``, ``inv_K_0``.
+        inputs: batched sample with ``color_0`` ``[B,3,3,H,W]``, ``color_{s}`` per scale, ``K_0``, ``inv_K_0``
+            (and ``K_{s}``, ``inv_K_{s}`` per scale for the pyramid).
         outputs: TCDepth outputs: ``disp`` list of ``[B,3,1,H/2^s,W/2^s]`` sigmoid disparity, ``coarse_disp``
             ``[B,3,1,H/8,W/8]`` scaled disparity.
         poses: ``{-1: T_{0->-1}, 1: T_{0->1}}``, each ``[B,4,4]``.
@@ -203,21 +205,27 @@ def tcdepth_loss(
     cfg = config or LossConfig()
     frames = _check_frames(inputs, views=3)
     with torch.autocast(frames.device.type, enabled=False):
-        frames, K, inv_K, T, target, sources, identity = _prepare(inputs, poses, frames, cfg.ssim_weight)
         b, _, _, h, w = frames.shape
-        teacher_depth = _teacher_depth(teacher_disp, cfg, epoch, (b, 1, h, w))
+        T = _transforms(poses, b)
+        full_views = _views(inputs, 0, (h, w), cfg.ssim_weight)
+        full_teacher_depth = _teacher_depth(teacher_disp, cfg, epoch, (b, 1, h, w))
         T_to_centre = torch.linalg.inv(T) if cfg.use_geometric and cfg.use_cycle_mask else None
-        views = 3 if cfg.use_geometric else 1
+        num_views = 3 if cfg.use_geometric else 1
         terms: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         total = frames.new_zeros(())
         for s in cfg.scales:
             disp = _scale_disp(outputs, s, (b, 3, 1, h >> s, w >> s))
-            full_disp = _upsample(disp[:, :views].flatten(0, 1), (h, w)).unflatten(0, (b, views))
-            depth = disp_to_depth(full_disp, cfg.min_depth, cfg.max_depth)[1]
-            pix, depth_in_source, warped = _synthesise(depth[:, 0], sources, K, inv_K, T, cfg.align_corners)
-            reprojection = reprojection_terms(warped, target, cfg.ssim_weight)
+            views = _loss_views(inputs, s, cfg, full_views)
+            size = views.target.shape[-2:]
+            loss_disp = _upsample(disp[:, :num_views].flatten(0, 1), size).unflatten(0, (b, num_views))
+            depth = disp_to_depth(loss_disp, cfg.min_depth, cfg.max_depth)[1]
+            pix, depth_in_source, warped = _synthesise(depth[:, 0], views.sources, views.K, views.inv_K, T,
+                                                       cfg.align_corners)
+            reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight)
+            identity = views.identity
             mask = automask(reprojection, identity) if cfg.use_automask else torch.ones_like(reprojection)
+            teacher_depth = None if full_teacher_depth is None else _downsample(full_teacher_depth, size)
             static = None if teacher_depth is None else motion_mask(depth[:, 0], teacher_depth, cfg.motion_ratio)
             scale_terms = {
                 "photometric": photometric_term(
@@ -226,7 +234,7 @@ def tcdepth_loss(
                 )
             }
             if cfg.smoothness_weight > 0:
-                colour = _scale_colour(inputs, s, disp.shape[-2:])
+                colour = _scale_frames(inputs, s, disp.shape[-2:])[:, 0]
                 scale_terms["smoothness"] = cfg.smoothness_weight / 2**s * smoothness(disp[:, 0], colour)
             if static is not None:
                 scale_terms["consistency"] = cfg.consistency_weight * consistency_term(
@@ -235,7 +243,7 @@ def tcdepth_loss(
                 masks[f"motion_mask/{s}"] = static
             if cfg.use_geometric:
                 source_depth = depth[:, 1:].transpose(0, 1)
-                sample_pix = misaligned_pixels(pix, h, w) if cfg.reference_align_corners_bug else pix
+                sample_pix = misaligned_pixels(pix, *size) if cfg.reference_align_corners_bug else pix
                 interpolated = warp_frame(
                     source_depth.flatten(0, 1), sample_pix.flatten(0, 1), "zeros", cfg.align_corners
                 ).unflatten(0, (2, b))
@@ -245,9 +253,8 @@ def tcdepth_loss(
                 )
                 cycles = None
                 if cfg.use_cycle_mask:
-                    errors = cycle_error(
-                        target, source_depth, pix, K, inv_K, T_to_centre, cfg.ssim_weight, cfg.align_corners
-                    )
+                    errors = cycle_error(views.target, source_depth, pix, views.K, views.inv_K, T_to_centre,
+                                         cfg.ssim_weight, cfg.align_corners)
                     cycles = torch.stack([cycle_mask(error, cfg.cycle_keep) for error in errors])
                     masks[f"cycle_mask/{s}"] = cycles.squeeze(2).transpose(0, 1)
                 geo_mask = mask if static is None else mask * static
@@ -271,32 +278,34 @@ def monodepth2_loss(
     """The single-frame Monodepth2 objective: min-reprojection, auto-mask and smoothness, mean over scales.
 
     The photometric loss is always Monodepth2's mean of ``min(r, r_id)`` (``config.photometric_normalisation``
-    is ignored); only ``scales``, ``ssim_weight``, ``smoothness_weight``, ``use_automask``, the depth range
-    and ``align_corners`` of ``config`` apply.
+    is ignored); only ``scales``, ``multiscale``, ``ssim_weight``, ``smoothness_weight``, ``use_automask``, the
+    depth range and ``align_corners`` of ``config`` apply.
 
     Args:
         inputs: batched sample with ``color_0`` ``[B,V,3,H,W]`` (frames ``[0, -1, 1]``), ``color_{s}``, ``K_0``,
-            ``inv_K_0``.
+            ``inv_K_0`` (and ``K_{s}``, ``inv_K_{s}`` per scale for ``multiscale == "pyramid"``).
         outputs: Monodepth2 outputs: ``disp`` list of ``[B,1,H/2^s,W/2^s]`` sigmoid disparity.
         poses: ``{-1: T_{0->-1}, 1: T_{0->1}}``, each ``[B,4,4]``.
     """
     cfg = config or LossConfig()
     frames = _check_frames(inputs, views=3)
     with torch.autocast(frames.device.type, enabled=False):
-        frames, K, inv_K, T, target, sources, identity = _prepare(inputs, poses, frames, cfg.ssim_weight)
         b, _, _, h, w = frames.shape
+        T = _transforms(poses, b)
+        full_views = _views(inputs, 0, (h, w), cfg.ssim_weight)
         terms: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         total = frames.new_zeros(())
         for s in cfg.scales:
             disp = _scale_disp(outputs, s, (b, 1, h >> s, w >> s))
-            depth = disp_to_depth(_upsample(disp, (h, w)), cfg.min_depth, cfg.max_depth)[1]
-            warped = _synthesise(depth, sources, K, inv_K, T, cfg.align_corners)[2]
-            reprojection = reprojection_terms(warped, target, cfg.ssim_weight)
-            mask = automask(reprojection, identity) if cfg.use_automask else torch.ones_like(reprojection)
-            scale_terms = {"photometric": photometric_term(reprojection, identity, mask, "min_mean")}
+            views = _loss_views(inputs, s, cfg, full_views)
+            depth = disp_to_depth(_upsample(disp, views.target.shape[-2:]), cfg.min_depth, cfg.max_depth)[1]
+            warped = _synthesise(depth, views.sources, views.K, views.inv_K, T, cfg.align_corners)[2]
+            reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight)
+            mask = automask(reprojection, views.identity) if cfg.use_automask else torch.ones_like(reprojection)
+            scale_terms = {"photometric": photometric_term(reprojection, views.identity, mask, "min_mean")}
             if cfg.smoothness_weight > 0:
-                colour = _scale_colour(inputs, s, disp.shape[-2:])
+                colour = _scale_frames(inputs, s, disp.shape[-2:])[:, 0]
                 scale_terms["smoothness"] = cfg.smoothness_weight / 2**s * smoothness(disp, colour)
             masks[f"automask/{s}"] = mask
             total = total + sum(scale_terms.values()) / len(cfg.scales)
@@ -326,17 +335,43 @@ def _check_frames(inputs: dict, views: int) -> torch.Tensor:
     return frames
 
 
-def _prepare(inputs: dict, poses: dict, frames: torch.Tensor, ssim_weight: float):
-    """float32 frames, ``K``, ``K^-1``, the source transforms ``[F,B,4,4]``, the target, the sources ``[F,B,3,H,W]``
-    and the identity (unwarped) reprojection error that both objectives start from."""
+class _Views(NamedTuple):
+    """What one scale's loss warps and compares: ``K``, ``inv_K`` ``[B,3,3]`` of the target ``[B,3,h,w]``, the
+    sources ``[F,B,3,h,w]`` and their unwarped reprojection error ``identity`` ``[B,1,h,w]``."""
+
+    K: torch.Tensor
+    inv_K: torch.Tensor
+    target: torch.Tensor
+    sources: torch.Tensor
+    identity: torch.Tensor
+
+
+def _views(inputs: dict, scale: int, size, ssim_weight: float) -> _Views:
+    """float32 ``color_{scale}`` of size ``size`` split into target and sources, with ``K_{scale}``."""
+    frames = _scale_frames(inputs, scale, size)
     b = frames.shape[0]
     intrinsics = []
-    for key in ("K_0", "inv_K_0"):
+    for key in (f"K_{scale}", f"inv_K_{scale}"):
         mat = inputs.get(key)
         if mat is None or mat.dim() != 3 or mat.shape[0] != b or mat.shape[-2:] not in ((3, 3), (4, 4)):
             raise ValueError(f"inputs[{key!r}]: expected [B,3,3] with B={b}, got "
                              f"{None if mat is None else tuple(mat.shape)}")
         intrinsics.append(mat[:, :3, :3].float())
+    target, sources = frames[:, 0], frames[:, 1:].transpose(0, 1)
+    identity = reprojection_terms(sources, target, ssim_weight)
+    return _Views(intrinsics[0], intrinsics[1], target, sources, identity)
+
+
+def _loss_views(inputs: dict, scale: int, cfg: LossConfig, full_views: _Views) -> _Views:
+    """The views of scale ``scale``: the full-resolution ones, or the pyramid level's (``multiscale``)."""
+    if cfg.multiscale == "upsample" or scale == 0:
+        return full_views
+    h, w = full_views.target.shape[-2:]
+    return _views(inputs, scale, (h >> scale, w >> scale), cfg.ssim_weight)
+
+
+def _transforms(poses: dict, b: int) -> torch.Tensor:
+    """float32 source transforms ``T_{0->f}`` stacked ``[F,B,4,4]`` in ``SOURCE_FRAMES`` order."""
     transforms = []
     for frame in SOURCE_FRAMES:
         pose = poses.get(frame)
@@ -344,10 +379,13 @@ def _prepare(inputs: dict, poses: dict, frames: torch.Tensor, ssim_weight: float
             raise ValueError(f"poses[{frame}]: expected T_{{0->{frame}}} of shape [{b},4,4], got "
                              f"{None if pose is None else tuple(pose.shape)}")
         transforms.append(pose.float())
-    frames = frames.float()
-    target, sources = frames[:, 0], frames[:, 1:].transpose(0, 1)
-    identity = reprojection_terms(sources, target, ssim_weight)
-    return frames, intrinsics[0], intrinsics[1], torch.stack(transforms), target, sources, identity
+    return torch.stack(transforms)
+
+
+def _downsample(depth: torch.Tensor, size) -> torch.Tensor:
+    if tuple(depth.shape[-2:]) == tuple(size):
+        return depth
+    return F.interpolate(depth, size=tuple(size), mode="area")
 
 
 def _scale_disp(outputs: dict, scale: int, shape) -> torch.Tensor:
@@ -366,12 +404,13 @@ def _coarse_disp(outputs: dict, leading) -> torch.Tensor:
     return coarse.float()
 
 
-def _scale_colour(inputs: dict, scale: int, size) -> torch.Tensor:
+def _scale_frames(inputs: dict, scale: int, size) -> torch.Tensor:
+    """float32 ``color_{scale}`` ``[B,3,3,h,w]`` (frames ``[0, -1, 1]``), checked against ``size = (h, w)``."""
     colour = inputs.get(f"color_{scale}")
-    if colour is None or colour.dim() != 5 or tuple(colour.shape[-2:]) != tuple(size):
-        raise ValueError(f"inputs['color_{scale}']: expected [B,V,3,{size[0]},{size[1]}], got "
+    if colour is None or colour.dim() != 5 or colour.shape[1:3] != (3, 3) or tuple(colour.shape[-2:]) != tuple(size):
+        raise ValueError(f"inputs['color_{scale}']: expected [B,3,3,{size[0]},{size[1]}], got "
                          f"{None if colour is None else tuple(colour.shape)}")
-    return colour[:, 0].float()
+    return colour.float()
 
 
 def _teacher_depth(teacher_disp, cfg: LossConfig, epoch: int, shape) -> torch.Tensor | None:
