@@ -10,13 +10,17 @@ Modes (each starts from the same fresh networks and batch):
 
 Ground truth is rescaled from metres to network units so that the median depth of the batch sits at the depth of a
 sigmoid output of 0.5 (where a fresh network starts); translations get the same factor. Prints one JSON line per
-mode and logged step: the objective, abs_rel of the centre depth on the batch (median-scaled, 80 m cap), and the
-mean translation length of the predicted and ground-truth poses (network units).
+mode and logged step: the objective, abs_rel of the centre depth on the batch (median-scaled, 80 m cap), the
+mean translation length of the predicted and ground-truth poses (network units) and the mean cosine between
+predicted and ground-truth translation directions (over samples that move).
+
+``--pose-input-scale s`` feeds the pose network the frames of pyramid level ``s`` (``color_aug_{s}``,
+``H/2^s x W/2^s``) instead of the full-resolution ones; the loss is unchanged.
 
 The single-frame Monodepth2 objective and networks are used (the TC-Depth objective needs the depth of all three
 views and a teacher).
 Usage: python benchmarks/overfit_diagnosis.py configs/synthetic_tiny_monodepth2.yaml data.path=DATA
-          [--steps 150] [--lr 2e-4] [--batch 4] [--modes ...] [--log-every 25]
+          [--steps 150] [--lr 2e-4] [--batch 4] [--modes ...] [--log-every 25] [--pose-input-scale 0]
 Only native synthetic data (``tcdepth synth``) has the poses this needs.
 """
 
@@ -77,6 +81,17 @@ def batch_abs_rel(depth_gt: torch.Tensor, scaled_disp: torch.Tensor) -> float:
     return float(np.mean(scores))
 
 
+def translation_cosine(poses: dict, gt_poses: dict) -> dict[str, float]:
+    """Mean cosine between predicted and ground-truth translations ``[B,4,4]`` per source frame, over the samples
+    whose ground-truth translation is not zero (NaN when none moves)."""
+    cosines = {}
+    for f, gt in gt_poses.items():
+        moving = gt[:, :3, 3].norm(dim=1) > 1e-9
+        cos = F.cosine_similarity(poses[f][moving, :3, 3].detach(), gt[moving, :3, 3], dim=1)
+        cosines[str(f)] = round(cos.mean().item(), 3) if moving.any() else float("nan")
+    return cosines
+
+
 def run_mode(mode: str, cfg, batch: dict, gt_disps: list[torch.Tensor], gt_poses: dict, args) -> None:
     from tcdepth.losses import monodepth2_loss
 
@@ -91,7 +106,7 @@ def run_mode(mode: str, cfg, batch: dict, gt_disps: list[torch.Tensor], gt_poses
         disps = module.depth_net(batch["color_aug_0"][:, 0])["disp"] if mode in ("depth_given_poses", "joint") \
             else gt_disps
         poses = gt_poses if mode in ("ground_truth", "depth_given_poses") else module.predict_poses(
-            batch["color_aug_0"])
+            batch[f"color_aug_{args.pose_input_scale}"])
         loss = monodepth2_loss(batch, {"disp": disps}, poses, cfg.loss).total
         if step % args.log_every == 0 or step == steps:
             scaled = disp_to_depth(disps[0].float(), cfg.loss.min_depth, cfg.loss.max_depth)[0]
@@ -101,6 +116,8 @@ def run_mode(mode: str, cfg, batch: dict, gt_disps: list[torch.Tensor], gt_poses
                 "translation": {str(f): round(p[:, :3, 3].norm(dim=1).mean().item(), 5) for f, p in poses.items()},
                 "gt_translation": {str(f): round(p[:, :3, 3].norm(dim=1).mean().item(), 5)
                                    for f, p in gt_poses.items()},
+                "translation_cosine": translation_cosine(poses, gt_poses),
+                "pose_input_scale": args.pose_input_scale, "multiscale": cfg.loss.multiscale,
                 "lr": args.lr, "batch": args.batch, "pose_encoder": cfg.model.pose_encoder,
                 "pose_pretrained": cfg.model.pose_pretrained,
                 "device": f"cpu ({platform.machine()})", "torch": torch.__version__}), flush=True)
@@ -120,8 +137,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--pose-input-scale", type=int, default=0, help="pyramid level the pose network sees")
     args = parser.parse_args()
     cfg = load_experiment(args.config, args.overrides)
+    if args.pose_input_scale not in cfg.data.scales:
+        parser.error(f"--pose-input-scale {args.pose_input_scale}: data.scales {list(cfg.data.scales)} has no "
+                     "such pyramid level")
     if cfg.data.dataset != "synthetic" or cfg.model.architecture != "monodepth2":
         parser.error("needs data.dataset=synthetic (native layout, with poses.npy) and model.architecture=monodepth2 "
                      "(the single-frame objective; e.g. configs/synthetic_tiny_monodepth2.yaml)")
