@@ -9,6 +9,7 @@ from tcdepth.geometry import (
     flip_intrinsics,
     intrinsics_at_scale,
     invert_intrinsics,
+    invert_rigid,
     make_intrinsics,
     normalized_to_pixel,
     pixel_to_normalized,
@@ -50,6 +51,15 @@ def test_pose_invert_is_inverse():
     M = pose_vec_to_mat(aa, t)
     Minv = pose_vec_to_mat(aa, t, invert=True)
     assert torch.allclose(M @ Minv, torch.eye(4).expand(4, 4, 4), atol=1e-5)
+
+
+def test_invert_rigid_matches_the_general_inverse():
+    g = torch.Generator().manual_seed(1)
+    T = pose_vec_to_mat(torch.randn(2, 3, 3, generator=g).reshape(6, 3), torch.randn(6, 3, generator=g) * 5)
+    T = T.reshape(2, 3, 4, 4)
+    torch.testing.assert_close(invert_rigid(T), torch.linalg.inv(T), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"\[\.\.\.,4,4\]"):
+        invert_rigid(torch.eye(3))
 
 
 def test_pose_rejects_bad_shape():

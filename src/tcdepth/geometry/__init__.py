@@ -3,6 +3,7 @@
 from tcdepth.geometry.camera import (
     backproject,
     disp_to_depth,
+    invert_rigid,
     pixel_grid,
     pixels_to_grid,
     pose_vec_to_mat,
@@ -27,6 +28,7 @@ __all__ = [
     "flip_intrinsics",
     "intrinsics_at_scale",
     "invert_intrinsics",
+    "invert_rigid",
     "make_intrinsics",
     "normalized_to_pixel",
     "pixel_grid",

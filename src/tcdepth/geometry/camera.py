@@ -65,6 +65,21 @@ def pose_vec_to_mat(axisangle: torch.Tensor, translation: torch.Tensor, invert: 
     return out.to(dtype)
 
 
+def invert_rigid(T: torch.Tensor) -> torch.Tensor:
+    """Inverse of rigid transforms ``[...,4,4]`` in closed form, ``[R^T, -R^T t; 0, 1]``.
+
+    Unlike ``torch.linalg.inv`` it makes no singularity check, so on a GPU the host never waits for the result.
+    """
+    if T.shape[-2:] != (4, 4):
+        raise ValueError(f"T must be [...,4,4], got {tuple(T.shape)}")
+    rot_t = T[..., :3, :3].transpose(-1, -2)
+    out = torch.zeros_like(T)
+    out[..., :3, :3] = rot_t
+    out[..., :3, 3:] = -rot_t @ T[..., :3, 3:]
+    out[..., 3, 3] = 1.0
+    return out
+
+
 def _as_3x3(mat: torch.Tensor, name: str) -> torch.Tensor:
     if mat.dim() != 3 or mat.shape[-2:] not in ((3, 3), (4, 4)):
         raise ValueError(f"{name} must be [B,3,3] or [B,4,4], got {tuple(mat.shape)}")
@@ -150,7 +165,7 @@ def pixels_to_grid(pix: torch.Tensor, height: int, width: int, align_corners: bo
     With ``align_corners=True`` pixel ``0`` maps to ``-1`` and ``W-1`` to ``1``; with ``False`` pixel ``0`` maps to
     ``-1 + 1/W``. Use the same flag in ``grid_sample``.
     """
-    size = torch.tensor([width, height], device=pix.device, dtype=pix.dtype)
+    u, v = pix.unbind(-1)  # Python scalars below: no host-to-device copy, so nothing waits for the GPU
     if align_corners:
-        return 2.0 * pix / (size - 1) - 1.0
-    return (2.0 * pix + 1.0) / size - 1.0
+        return torch.stack((u * (2.0 / (width - 1)) - 1.0, v * (2.0 / (height - 1)) - 1.0), dim=-1)
+    return torch.stack((u * (2.0 / width) + (1.0 / width - 1.0), v * (2.0 / height) + (1.0 / height - 1.0)), dim=-1)

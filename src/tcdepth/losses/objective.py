@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from tcdepth.geometry import backproject, disp_to_depth, project
+from tcdepth.geometry import backproject, disp_to_depth, invert_rigid, project
 from tcdepth.losses.config import LossConfig
 from tcdepth.losses.geometric import cycle_mask, geometric_consistency
 from tcdepth.losses.photometric import photometric_error
@@ -209,7 +209,7 @@ def tcdepth_loss(
         T = _transforms(poses, b)
         full_views = _views(inputs, 0, (h, w), cfg.ssim_weight)
         full_teacher_depth = _teacher_depth(teacher_disp, cfg, epoch, (b, 1, h, w))
-        T_to_centre = torch.linalg.inv(T) if cfg.use_geometric and cfg.use_cycle_mask else None
+        T_to_centre = invert_rigid(T) if cfg.use_geometric and cfg.use_cycle_mask else None
         num_views = 3 if cfg.use_geometric else 1
         terms: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}

@@ -4,8 +4,8 @@
   the feature grid, and each position aggregates the values of all positions of the same view with weights
   ``softmax_i(-||P_j - P_i|| / (2 sigma))`` (the reference's column-normalised kernel ``exp(-d / (2 sigma))``).
   :class:`GeometricKernel` evaluates this without keeping an ``N x N`` matrix: in query chunks with a custom
-  backward (the distances are detached, so the only gradient goes to the values), or as one fused
-  ``scaled_dot_product_attention`` call with the distances as additive bias.
+  backward (the distances are detached, so the only gradient goes to the values), or densely: the ``N x N`` weights
+  are built once per forward and each block is one batched matrix product with them.
 * Temporal attention lets every view attend to each of the two other views (shared query/key projection), with all
   six (query view, key view) pairs batched into one ``scaled_dot_product_attention`` call.
 """
@@ -21,8 +21,6 @@ from torch import nn
 from tcdepth.geometry import backproject, invert_intrinsics, scale_intrinsics
 
 ATTENTION_IMPLS = ("auto", "chunked", "dense")
-# Width of the all-zero queries/keys of the dense path (the logits come from the bias alone).
-DENSE_HEAD_DIM = 64
 # (query view, key view): every view attends to each of the two others, neighbours in index order.
 VIEW_PAIRS = ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
 
@@ -43,9 +41,16 @@ def feature_points(depth: torch.Tensor, K: torch.Tensor, image_size: tuple[int, 
 
 
 def kernel_logits(query_points: torch.Tensor, points: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``-||q_j - p_i|| / (2 sigma)``: ``[B,Q,3]``, ``[B,N,3]`` -> ``[B,Q,N]`` (exact distances, float32)."""
-    dist = torch.cdist(query_points.float(), points.float(), compute_mode="donot_use_mm_for_euclid_dist")
-    return dist * (-0.5 / sigma)
+    """``-||q_j - p_i|| / (2 sigma)``: ``[B,Q,3]``, ``[B,N,3]`` -> ``[B,Q,N]`` (exact distances, float32).
+
+    Coordinate differences are squared and summed (no ``|q|^2 + |p|^2 - 2 q.p`` cancellation); plain elementwise
+    kernels, since ``torch.cdist``'s exact mode is a slow generic kernel on CUDA. No gradient flows.
+    """
+    q, p = query_points.detach().float(), points.detach().float()
+    squared = (q[:, :, None, 0] - p[:, None, :, 0]).square_()
+    for axis in (1, 2):
+        squared += (q[:, :, None, axis] - p[:, None, :, axis]).square_()
+    return squared.sqrt_().mul_(-0.5 / sigma)
 
 
 class _ChunkedKernelAggregation(torch.autograd.Function):
@@ -78,9 +83,9 @@ class GeometricKernel:
     Args:
         points: ``[B,N,3]`` 3D points of each view (no gradient flows into them).
         sigma: kernel scale; weights are ``softmax_i(-||P_j - P_i|| / (2 sigma))``.
-        impl: ``"chunked"`` (query chunks, custom backward, linear memory), ``"dense"`` (one fused
-            ``scaled_dot_product_attention`` with an ``[B,N,N]`` bias kept for all blocks), or ``"auto"``
-            (dense on CUDA, chunked elsewhere; see docs/models.md for the measurements).
+        impl: ``"chunked"`` (query chunks, custom backward, linear memory), ``"dense"`` (the ``[B,N,N]`` weights
+            built once and kept for all blocks; each block is one batched matrix product), or ``"auto"`` (dense
+            on CUDA, chunked elsewhere; see docs/models.md for the measurements).
         chunk_size: queries per chunk for the chunked path.
     """
 
@@ -93,22 +98,28 @@ class GeometricKernel:
         self.sigma = sigma
         self.impl = ("dense" if points.is_cuda else "chunked") if impl == "auto" else impl
         self.chunk_size = chunk_size
-        self._bias: torch.Tensor | None = None
+        self._weights: dict[torch.dtype, torch.Tensor] = {}
 
     def aggregate(self, values: torch.Tensor) -> torch.Tensor:
         """``F_j = sum_i W_ji V_i``: values ``[B,C,N]`` -> ``[B,C,N]``."""
         if self.impl == "chunked":
             return _ChunkedKernelAggregation.apply(self.points, values, self.sigma, self.chunk_size)
-        if self._bias is None:
-            self._bias = kernel_logits(self.points, self.points, self.sigma).unsqueeze(1)
-        # Every channel has the same weights (the queries and keys are zero, the bias is the kernel), so the
-        # channels are split into heads of DENSE_HEAD_DIM: fused SDPA kernels accept such heads, not one of 512.
-        b, c, n = values.shape
-        heads = c // DENSE_HEAD_DIM if c % DENSE_HEAD_DIM == 0 else 1
-        v = values.reshape(b, heads, c // heads, n).transpose(2, 3)
-        zeros = values.new_zeros(b, heads, n, c // heads)
-        out = F.scaled_dot_product_attention(zeros, zeros, v, attn_mask=self._bias.to(values.dtype))
-        return out.transpose(2, 3).reshape(b, c, n)
+        return values @ self.weights(values.dtype).transpose(1, 2)
+
+    def weights(self, dtype: torch.dtype) -> torch.Tensor:
+        """The normalised kernel ``W = softmax_i(-d_ji/(2 sigma))`` ``[B,N,N]`` (rows: queries j), in ``dtype``.
+
+        Built in float32 query chunks on first use and kept (one copy per dtype) for every block of the forward
+        pass, so that autograd saves a single ``N x N`` tensor however many blocks use it.
+        """
+        if dtype not in self._weights:
+            b, n, _ = self.points.shape
+            weights = self.points.new_empty(b, n, n, dtype=dtype)
+            for start in range(0, n, self.chunk_size):  # query chunks bound the float32 temporaries
+                logits = kernel_logits(self.points[:, start:start + self.chunk_size], self.points, self.sigma)
+                weights[:, start:start + self.chunk_size] = torch.softmax(logits, dim=-1)
+            self._weights[dtype] = weights
+        return self._weights[dtype]
 
     def raw_kernel(self, index: slice | int = slice(None)) -> torch.Tensor:
         """Unnormalised kernel ``exp(-d/(2 sigma))`` ``[b,N,N]`` of the views ``points[index]`` (for logging)."""
@@ -163,9 +174,11 @@ class TemporalAttention(nn.Module):
         if v != 3:
             raise ValueError(f"temporal attention expects 3 views [B,3,C,h,w], got {tuple(x.shape)}")
         qk, val = self._project(x)
-        query_views = [q for q, _ in VIEW_PAIRS]
-        key_views = [k for _, k in VIEW_PAIRS]
-        context = F.scaled_dot_product_attention(qk[:, query_views], qk[:, key_views], val[:, key_views])
+        # Views gathered by integer indexing (a list index would copy the index from the host and wait for the GPU).
+        queries = torch.stack([qk[:, q] for q, _ in VIEW_PAIRS], dim=1)
+        keys = torch.stack([qk[:, k] for _, k in VIEW_PAIRS], dim=1)
+        values = torch.stack([val[:, k] for _, k in VIEW_PAIRS], dim=1)
+        context = F.scaled_dot_product_attention(queries, keys, values)
         context = self.out(context.transpose(2, 3).reshape(b * 6, -1, h, w))
         summed = context.reshape(b, 3, 2, c, h, w).sum(dim=2)
         fused = self.fuse(torch.cat([x, summed], dim=2).reshape(b * 3, 2 * c, h, w))

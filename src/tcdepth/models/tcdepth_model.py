@@ -22,6 +22,15 @@ def check_image_size(height: int, width: int) -> None:
                          f"{height}x{width}")
 
 
+def select_views(features: torch.Tensor, views: Sequence[int]) -> torch.Tensor:
+    """``features[:, views]`` for ``[B,V,...]``: a slice when the views are consecutive (no copy), else a stack of
+    integer-indexed views (a list index would copy it from the host and make the host wait for the GPU)."""
+    start = views[0]
+    if list(views) == list(range(start, start + len(views))):
+        return features[:, start:start + len(views)]
+    return torch.stack([features[:, v] for v in views], dim=1)
+
+
 class TCDepth(nn.Module):
     """TC-Depth: shared encoder on the three frames, reference decoder, spatial-temporal module, depth decoder.
 
@@ -73,7 +82,7 @@ class TCDepth(nn.Module):
                 points = feature_points(1.0 / coarse_disp, K.repeat_interleave(v, dim=0), image_size)
         fused, attention = self.st_module(ctx, points, return_attention)
         views = list(decode_views)
-        decoder_input = [f[:, views].flatten(0, 1) for f in features[:-1]] + [fused[:, views].flatten(0, 1)]
+        decoder_input = [select_views(f, views).flatten(0, 1) for f in [*features[:-1], fused]]
         disps = [d.unflatten(0, (b, len(views))) for d in self.decoder(decoder_input)]
         out = {"disp": disps, "coarse_disp": coarse_disp.reshape(b, v, 1, h, w)}
         if return_attention:
