@@ -36,6 +36,10 @@ class TrainConfig:
     Speed switches (measured in benchmarks/README.md): ``channels_last`` stores the networks' weights and activations
     channels-last (faster convolutions under ``bf16-mixed`` on GPUs); ``compile`` runs the depth, pose and teacher
     networks and the objective through ``torch.compile`` (fused kernels; the first steps of a run compile).
+
+    ``pose_warmup_steps``: for the first N optimiser steps only the pose network learns; the depth network runs
+    without gradients, so its initial, nearly constant disparity is the depth the poses are fitted against, and it
+    does not adapt to the random motion of a fresh pose network (docs/results.md, tiny synthetic configurations).
     """
 
     epochs: int = 30
@@ -55,6 +59,7 @@ class TrainConfig:
     strategy: str = "auto"
     sync_batchnorm: bool = False
     grad_clip: float | None = None
+    pose_warmup_steps: int = 0
     seed: int = 0
     out_dir: str = "runs"
     log_every_steps: int = 50
@@ -75,6 +80,8 @@ class TrainConfig:
             raise ValueError(f"milestones must be increasing, got {self.milestones}")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if self.pose_warmup_steps < 0:
+            raise ValueError(f"pose_warmup_steps must be >= 0, got {self.pose_warmup_steps}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive or null, got {self.grad_clip}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from dataclasses import replace
@@ -120,9 +121,14 @@ class DepthModule(L.LightningModule):
         with torch.no_grad():
             return self.teacher(centre)["disp"]
 
+    def in_pose_warmup(self) -> bool:
+        """Whether this training step is inside ``train.pose_warmup_steps`` (the depth network gets no gradient)."""
+        return self.training and self.global_step < self.cfg.train.pose_warmup_steps
+
     def compute_loss(self, batch: dict, with_images: bool = False):
         """Total loss, its detached terms, the depth outputs and the masks (only ``with_images``)."""
-        outputs = self.forward_depth(batch, return_attention=with_images)
+        with torch.no_grad() if self.in_pose_warmup() else contextlib.nullcontext():
+            outputs = self.forward_depth(batch, return_attention=with_images)
         poses = self.predict_poses(batch["color_aug_0"])
         if self.cfg.model.architecture == "monodepth2":
             single = {"disp": [d[:, 0] for d in outputs["disp"]]}
