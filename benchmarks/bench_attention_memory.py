@@ -97,7 +97,7 @@ def main() -> None:
         cases = {
             ("spatial", "naive"): (partial(naive_spatial, points, values), [values]),
             ("spatial", "chunked"): (partial(kernel_aggregate, points, values, "chunked"), [values]),
-            ("spatial", "dense_sdpa"): (partial(kernel_aggregate, points, values, "dense"), [values]),
+            ("spatial", "dense"): (partial(kernel_aggregate, points, values, "dense"), [values]),
             ("temporal", "naive"): (partial(naive_temporal, block, x), [x]),
             ("temporal", "sdpa"): (partial(block, x), [x]),
         }

@@ -16,30 +16,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import platform
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tcdepth.geometry import intrinsics_at_scale, invert_intrinsics, make_intrinsics
+from tcdepth.inference.cuda_graph import CudaGraphed
 from tcdepth.models import ModelConfig, build_model, save_weights
 from tcdepth.training.config import ExperimentConfig, TeacherConfig, TrainConfig
 from tcdepth.training.module import DepthModule
 
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
-# name -> (autocast dtype or None, attention implementation, channels_last)
+# name -> (autocast dtype or None, attention implementation, train.channels_last, train.compile, CUDA graph)
 SETTINGS = {
-    "plain": (None, "dense", False),
-    "plain_chunked": (None, "chunked", False),
-    "bf16": (torch.bfloat16, "dense", False),
-    "bf16_channels_last": (torch.bfloat16, "dense", True),
-    "bf16_channels_last_chunked": (torch.bfloat16, "chunked", True),
+    "plain": (None, "dense", False, False, False),
+    "plain_chunked": (None, "chunked", False, False, False),
+    "bf16": (torch.bfloat16, "dense", False, False, False),
+    "bf16_channels_last": (torch.bfloat16, "dense", True, False, False),
+    "bf16_channels_last_chunked": (torch.bfloat16, "chunked", True, False, False),
+    "bf16_channels_last_compiled": (torch.bfloat16, "dense", True, True, False),
+    "bf16_channels_last_cuda_graph": (torch.bfloat16, "dense", True, False, True),
 }
 
 
@@ -69,10 +74,12 @@ def random_batch(batch: int, height: int, width: int, device: torch.device) -> d
     return out
 
 
-def build_module(attention_impl: str, teacher_path: Path, device: torch.device) -> DepthModule:
+def build_module(setting: str, teacher_path: Path, device: torch.device) -> DepthModule:
+    _, impl, channels_last, compile_, _ = SETTINGS[setting]
     cfg = ExperimentConfig(
-        model=ModelConfig(encoder="drn_c_26", attention_impl=attention_impl),
-        train=TrainConfig(teacher=TeacherConfig(mode="checkpoint", path=str(teacher_path))),
+        model=ModelConfig(encoder="drn_c_26", attention_impl=impl),
+        train=TrainConfig(teacher=TeacherConfig(mode="checkpoint", path=str(teacher_path)),
+                          channels_last=channels_last, compile=compile_),
     )
     return DepthModule(cfg).to(device)
 
@@ -93,80 +100,231 @@ def time_steps(step, device: torch.device, warmup: int, iters: int) -> float:
     return (time.perf_counter() - start) / iters
 
 
-def bench_training(name: str, args, teacher_path: Path, device: torch.device) -> dict:
-    dtype, impl, channels_last = SETTINGS[name]
-    module = build_module(impl, teacher_path, device)
-    if channels_last:
-        module = module.to(memory_format=torch.channels_last)
-    module.train()
-    optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=1e-4)
-    batch = random_batch(args.batch, args.height, args.width, device)
-    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+def autocast_of(setting: str, device: torch.device):
+    dtype = SETTINGS[setting][0]
+    # No cast cache: a CUDA graph capture must not keep casts made outside it (and one step casts each weight once).
+    return (lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=False)) if dtype else contextlib.nullcontext
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
+
+def count_step_flops(args, teacher_path: Path, device: torch.device) -> int:
+    """FLOPs of one training step (forward and backward, every network and loss), counted on an eager module."""
+    module = build_module("bf16_channels_last", teacher_path, device).train()
+    batch = random_batch(args.batch, args.height, args.width, device)
+    with FlopCounterMode(display=False) as counter:
+        with autocast_of("bf16_channels_last", device)():
+            total = module.compute_loss(batch)[0]
+        total.backward()
+    return counter.get_total_flops()
+
+
+def bench_training(name: str, args, teacher_path: Path, device: torch.device, flops: int) -> dict:
+    dtype, impl, channels_last, compile_, graph = SETTINGS[name]
+    if graph and device.type != "cuda":
+        raise ValueError(f"setting {name} needs a CUDA device")
+    release_memory(device)
+    module = build_module(name, teacher_path, device).train()
+    params = [p for p in module.parameters() if p.requires_grad]
+    # A captured step needs an optimizer whose step stays on the GPU (capturable); eager runs use the default Adam.
+    graph_options = {"fused": True, "capturable": True} if graph else {}
+    optimizer = torch.optim.Adam(params, lr=1e-4, **graph_options)
+    batch = random_batch(args.batch, args.height, args.width, device)
+    autocast = autocast_of(name, device)
+
+    def update():
         with autocast():
             total = module.compute_loss(batch)[0]
         total.backward()
         optimizer.step()
-        return total
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    seconds = time_steps(step, device, args.warmup, args.iters)
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-    with FlopCounterMode(display=False) as counter:
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        update()
+
+    start = time.perf_counter()
+    step()
+    synchronize(device)
+    first_step = time.perf_counter() - start
+    if graph:  # the peak then covers the capture, i.e. the graph's working set (replays allocate nothing)
+        step = capture_step(step, update, optimizer)
+    for _ in range(args.warmup):
         step()
-    flops = counter.get_total_flops()
+    synchronize(device)
+    if device.type == "cuda" and not graph:  # steady state: the first steps' cuDNN algorithm search is not counted
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds = time_steps(step, device, 0, args.iters)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     result = {
         "bench": "train_step", "setting": name, "device": device_name(device), "torch": torch.__version__,
         "dtype": str(dtype or torch.float32).replace("torch.", ""), "attention": impl, "channels_last": channels_last,
-        "batch": args.batch, "resolution": f"{args.height}x{args.width}", "s_per_step": round(seconds, 4),
+        "compile": compile_, "cuda_graph": graph, "batch": args.batch, "resolution": f"{args.height}x{args.width}",
+        "first_step_s": round(first_step, 2), "s_per_step": round(seconds, 4),
         "samples_per_s": round(args.batch / seconds, 2), "peak_mem_gib": None if peak is None else round(peak, 2),
         "tflop_per_step": round(flops / 1e12, 3), "achieved_tflops": round(flops / seconds / 1e12, 1),
     }
     peak_tf = peak_tflops(device)
     if peak_tf:
         result["mfu_vs_bf16_peak"] = round(flops / seconds / 1e12 / peak_tf, 4)
+    if device.type == "cuda" and not graph:
+        result["host_syncs_per_step"] = count_host_syncs(step)
+    if args.breakdown:
+        result["breakdown_ms"] = time_components(module, batch, autocast, device, args)
+    if args.profile:
+        profile_step(step, name, device, Path(args.profile))
     return result
 
 
-def time_inference(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, device) -> dict[str, float]:
-    """Seconds per output frame of the naive triplet forward and of streaming (encode once, decode the centre)."""
+def capture_step(step, update, optimizer):
+    """``update`` (forward, backward, Adam on the static batch) captured as one CUDA graph after warm-up ``step``s
+    on a side stream; returns the graph's replay. Gradients are written, not accumulated, by each replay."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.reset_peak_memory_stats()
+    graph = torch.cuda.CUDAGraph()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        update()
+    return graph.replay
+
+
+def count_host_syncs(step) -> int:
+    """Operations in one step that make the host wait for the GPU (``torch.cuda.set_sync_debug_mode``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message) and "prototype" not in str(w.message)]
+    for w in syncs[:5]:
+        print(f"host sync at {w.filename}:{w.lineno}: {str(w.message)[:120]}", file=sys.stderr)
+    return len(syncs)
+
+
+def release_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def time_components(module: DepthModule, batch: dict, autocast, device: torch.device, args) -> dict[str, float]:
+    """Milliseconds of each part of a step alone: depth, pose and teacher networks, objective (forward+backward)."""
+    frames = batch["color_aug_0"]
+
+    def depth():
+        with autocast():
+            disps = module.forward_depth(batch)["disp"]
+        sum(d.float().mean() for d in disps).backward()
+
+    def pose():
+        with autocast():
+            poses = module.predict_poses(frames)
+        sum(p.sum() for p in poses.values()).backward()
+
+    def teacher():
+        with autocast():
+            module.teacher_disparities(batch)
+
+    with torch.no_grad(), autocast():
+        outputs = module.forward_depth(batch)
+        poses = module.predict_poses(frames)
+        teacher_disp = module.teacher_disparities(batch)[0]
+    outputs = {k: [t.detach().requires_grad_() for t in v] if isinstance(v, list) else v.detach().requires_grad_()
+               for k, v in outputs.items()}
+    poses = {f: p.detach().requires_grad_() for f, p in poses.items()}
+
+    def objective():
+        with autocast():
+            total = module.tcdepth_loss(batch, outputs, poses, teacher_disp, 0, module.cfg.loss).total
+        total.backward()
+
+    parts = {"depth_net": depth, "pose_net": pose, "teacher": teacher, "objective": objective}
+    return {name: round(time_steps(fn, device, 1, args.iters) * 1e3, 2) for name, fn in parts.items()}
+
+
+def profile_step(step, name: str, device: torch.device, out_dir: Path) -> None:
+    """Operator table of one step (sorted by device time) to ``out_dir/profile_<name>.txt``."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    sort = "cpu_time_total"
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+        sort = "cuda_time_total"
+    with torch.profiler.profile(activities=activities) as prof:
+        step()
+        synchronize(device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = prof.key_averages().table(sort_by=sort, row_limit=60, max_name_column_width=70)
+    (out_dir / f"profile_{name}.txt").write_text(table)
+
+
+def inference_modes(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, device) -> dict:
+    """Functions producing one output frame each: naive triplet forward, streaming, streaming replayed as CUDA
+    graphs (CUDA only) and offline batched streaming (``args.offline_batch`` centres per call; its time is divided
+    by that number). Returns ``{mode: (fn, frames per call)}``."""
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+    size = (args.height, args.width)
     with torch.no_grad():
         cache = [f.unflatten(0, (1, 3)) for f in model.encode(frames.flatten(0, 1))]
+
+    def encode(image):
+        with torch.no_grad(), autocast():
+            return model.encode(image)
+
+    def decode(*features_and_K):
+        *features, K_ = features_and_K
+        with torch.no_grad(), autocast():
+            return model.decode_from_features(features, K_, size, decode_views=(0,))["disp"][0]
 
     def naive():
         with torch.no_grad(), autocast():
             return model(frames, K)
 
-    def streaming():
+    def streaming_with(encode_fn, decode_fn):
         # One new frame per output: encode it, reuse the two cached frames' features, decode the centre only.
-        with torch.no_grad(), autocast():
-            new = model.encode(frames[:, 2])
+        def run():
+            new = encode_fn(frames[:, 2])
             feats = [torch.cat([c[:, :2], n.unsqueeze(1)], dim=1) for c, n in zip(cache, new, strict=True)]
-            return model.decode_from_features(feats, K, (args.height, args.width), decode_views=(0,))
+            return decode_fn(*feats, K)
+        return run
 
-    return {"naive_triplet": time_steps(naive, device, args.warmup, args.iters),
-            "streaming": time_steps(streaming, device, args.warmup, args.iters)}
+    clip = torch.rand(args.offline_batch + 2, 3, args.height, args.width, device=device)
+    centres = torch.arange(1, args.offline_batch + 1, device=device)
+    triplets = torch.stack([centres, centres - 1, centres + 1], dim=1)  # views (0, -1, +1) of each centre
+
+    def offline():
+        # A clip encoded in one batch, then every centre decoded in one batch from the gathered triplet features.
+        features = encode(clip)
+        return decode(*[f[triplets] for f in features], K.expand(args.offline_batch, 3, 3))
+
+    modes = {"naive_triplet": (naive, 1), "streaming": (streaming_with(encode, decode), 1)}
+    if device.type == "cuda":
+        modes["streaming_cuda_graph"] = (streaming_with(CudaGraphed(encode), CudaGraphed(decode)), 1)
+    modes[f"offline_batch{args.offline_batch}"] = (offline, args.offline_batch)
+    return modes
 
 
 def bench_inference(args, device: torch.device) -> list[dict]:
-    """Per-frame latency at batch 1 in fp32 and bf16: naive triplet forward vs streaming."""
+    """Per-frame latency at batch 1 in fp32 and bf16 (naive, streaming, CUDA graphs) and offline throughput."""
     frames = torch.rand(1, 3, 3, args.height, args.width, device=device)
     K = make_intrinsics(0.58 * args.width, 1.92 * args.height, 0.5 * args.width,
                         0.5 * args.height).unsqueeze(0).to(device)
     results = []
     for dtype in (None, torch.bfloat16):
+        release_memory(device)
         model = build_model(ModelConfig(encoder="drn_c_26", attention_impl="dense")).to(device).eval()
         if dtype is not None:
             model = model.to(memory_format=torch.channels_last)
-        for mode, seconds in time_inference(model, frames, K, dtype, args, device).items():
+        for mode, (fn, per_call) in inference_modes(model, frames, K, dtype, args, device).items():
+            seconds = time_steps(fn, device, args.warmup, args.iters) / per_call
             results.append({
                 "bench": "inference", "mode": mode, "device": device_name(device), "torch": torch.__version__,
-                "dtype": str(dtype or torch.float32).replace("torch.", ""), "batch": 1,
-                "resolution": f"{args.height}x{args.width}", "ms_per_frame": round(seconds * 1e3, 2),
+                "dtype": str(dtype or torch.float32).replace("torch.", ""), "batch": per_call,
+                "resolution": f"{args.height}x{args.width}", "ms_per_frame": round(seconds * 1e3, 3),
+                "frames_per_s": round(1 / seconds, 1),
             })
     base_ms = results[0]["ms_per_frame"]
     for r in results:
@@ -185,6 +343,9 @@ def main(argv=None) -> None:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--inference", action="store_true", help="also time per-frame inference at batch 1")
     parser.add_argument("--no-train", action="store_true", help="skip the training-step settings")
+    parser.add_argument("--offline-batch", type=int, default=16, help="centre frames per call of offline inference")
+    parser.add_argument("--breakdown", action="store_true", help="also time the networks and the objective alone")
+    parser.add_argument("--profile", metavar="DIR", help="write an operator table of one step per setting to DIR")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -197,9 +358,10 @@ def main(argv=None) -> None:
         teacher_path = Path(tmp) / "teacher.safetensors"
         save_weights(build_model(teacher_cfg), teacher_cfg, teacher_path)
         if not args.no_train:
+            flops = count_step_flops(args, teacher_path, device)
             for name in args.settings:
                 try:
-                    result = bench_training(name, args, teacher_path, device)
+                    result = bench_training(name, args, teacher_path, device, flops)
                 except Exception as err:  # noqa: BLE001 - one failing setting (e.g. out of memory) must not end the run
                     result = {"bench": "train_step", "setting": name, "error": f"{type(err).__name__}: {err}"[:300]}
                 results.append(result)

@@ -32,6 +32,7 @@ from PIL import Image
 
 from tcdepth.data.intrinsics import Intrinsics
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
+from tcdepth.inference.cuda_graph import CudaGraphed
 from tcdepth.models import ModelConfig, Monodepth2, PoseNet, TCDepth, load_weights
 
 log = logging.getLogger(__name__)
@@ -114,12 +115,14 @@ class Predictor:
         device: torch device.
         precision: ``"fp32"`` | ``"bf16"`` | ``"fp16"`` (autocast; fp16 needs CUDA).
         scale: factor from network units to the output unit (e.g. metres).
+        cuda_graphs: replay the per-frame network calls as CUDA graphs (CUDA only; removes the launch cost that
+            dominates at batch 1; the first frame of each size captures them).
     """
 
     def __init__(self, depth_net: TCDepth | Monodepth2, model_cfg: ModelConfig, pose_net: PoseNet | None = None,
                  height: int = DEFAULT_NETWORK_SIZE[0], width: int = DEFAULT_NETWORK_SIZE[1],
                  intrinsics: Intrinsics | None = None, end_mode: str = "mirror", device: str | torch.device = "cpu",
-                 precision: str = "fp32", scale: float = 1.0):
+                 precision: str = "fp32", scale: float = 1.0, cuda_graphs: bool = False):
         if end_mode not in END_MODES:
             raise ValueError(f"end_mode: expected one of {END_MODES}, got {end_mode!r}")
         if precision not in PRECISIONS:
@@ -137,6 +140,13 @@ class Predictor:
         self.end_mode = end_mode
         self.precision = precision
         self.scale = scale
+        self._encode, self._decode_centre, self._single_disp = self._encode_eager, self._decode_eager, \
+            self._single_disp_eager
+        if cuda_graphs:
+            if self.device.type != "cuda":
+                raise ValueError(f"cuda_graphs needs a CUDA device, got {self.device}")
+            self._encode, self._decode_centre, self._single_disp = (
+                CudaGraphed(fn) for fn in (self._encode_eager, self._decode_eager, self._single_disp_eager))
         self.reset()
 
     @classmethod
@@ -203,8 +213,7 @@ class Predictor:
             previous = self._window.pop(entry.index - 1, None)
             if previous is not None and self.pose_net is not None:
                 self._chain_pose(previous, entry)
-            with self._autocast():
-                disp = self.depth_net(entry.network_input)["disp"][0]
+            disp = self._single_disp(entry.network_input)
             self._emitted += 1
             return self._result(entry, disp)
         if entry.index == 0:
@@ -237,10 +246,7 @@ class Predictor:
         resized = Image.fromarray(image).resize((self.width, self.height), Image.Resampling.LANCZOS)
         tensor = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
         tensor = tensor.to(self.device)
-        features = None
-        if not self.single_frame:
-            with self._autocast():
-                features = self.depth_net.encode(tensor)
+        features = None if self.single_frame else self._encode(tensor)
         entry = _Frame(self._pushed, image, tensor, features)
         self._pushed += 1
         return entry
@@ -265,12 +271,27 @@ class Predictor:
         neighbours = self._fill_ends(centre, previous, next_frame)
         if neighbours is None:
             return None
+        features = [torch.stack(level, dim=1) for level in
+                    zip(centre.features, neighbours[0].features, neighbours[1].features, strict=True)]
+        return self._result(centre, self._decode_centre(*features, self._K_net[None]))
+
+    # The per-frame network calls: plain functions of tensors, so that they can be replayed as CUDA graphs.
+    def _encode_eager(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """``[1,3,H,W]`` -> encoder features of the frame."""
         with self._autocast():
-            features = [torch.stack(level, dim=1) for level in
-                        zip(centre.features, neighbours[0].features, neighbours[1].features, strict=True)]
-            out = self.depth_net.decode_from_features(features, self._K_net[None], (self.height, self.width),
-                                                      decode_views=(0,))
-        return self._result(centre, out["disp"][0][:, 0])
+            return self.depth_net.encode(image)
+
+    def _decode_eager(self, *features_and_K: torch.Tensor) -> torch.Tensor:
+        """Triplet features ``[1,3,C,h,w]`` per level, then ``K [1,3,3]`` -> centre disparity ``[1,1,H,W]``."""
+        *features, K = features_and_K
+        with self._autocast():
+            out = self.depth_net.decode_from_features(features, K, (self.height, self.width), decode_views=(0,))
+        return out["disp"][0][:, 0]
+
+    def _single_disp_eager(self, image: torch.Tensor) -> torch.Tensor:
+        """``[1,3,H,W]`` -> Monodepth2 disparity ``[1,1,H,W]``."""
+        with self._autocast():
+            return self.depth_net(image)["disp"][0]
 
     def _fill_ends(self, centre: _Frame, previous: _Frame | None,
                    next_frame: _Frame | None) -> tuple[_Frame, _Frame] | None:
