@@ -13,6 +13,7 @@ from tcdepth.losses import (
     motion_mask,
     photometric_term,
     reference_term,
+    reprojection_terms,
     tcdepth_loss,
 )
 
@@ -233,7 +234,7 @@ def test_bad_inputs_name_the_key(scene):
     "field,value",
     [("cycle_keep", 1.5), ("motion_ratio", 0.9), ("ssim_weight", -0.1), ("scales", [0, 0]),
      ("motion_epochs", [5, 2]), ("max_depth", 0.05), ("photometric_normalisation", "median"),
-     ("multiscale", "bilinear")],
+     ("multiscale", "bilinear"), ("source_reduction", "max")],
 )
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
@@ -246,3 +247,28 @@ def test_config_defaults_are_the_papers():
     assert (cfg.ssim_weight, cfg.smoothness_weight, cfg.geometric_weight, cfg.cycle_keep) == (0.85, 1e-3, 0.1, 0.7)
     assert (cfg.motion_ratio, cfg.motion_epochs, cfg.reference_weight) == (1.6, (0, 19), 1.0)
     assert cfg.motion_active(19) and not cfg.motion_active(20)
+
+
+@pytest.mark.parametrize("reduction, expected", [("min", [[0.1, 0.0]]), ("mean", [[0.3, 0.25]])])
+def test_reprojection_terms_reduce_the_source_frames(reduction, expected):
+    target = torch.zeros(1, 3, 1, 2)
+    sources = torch.stack([torch.full((1, 3, 1, 2), 0.5), torch.tensor([0.1, 0.0]).expand(1, 3, 1, 2)])  # [F=2]
+    result = reprojection_terms(sources, target, ssim_weight=0.0, reduction=reduction)
+    assert torch.allclose(result, torch.tensor(expected).reshape(1, 1, 1, 2))
+
+
+def test_mean_source_reduction_keeps_the_error_of_a_source_that_does_not_match(scene):
+    # Identity poses: the warped sources are the sources. Frame +1 is a copy of the target, frame -1 is flat grey,
+    # so the per-pixel minimum sees no error where the mean sees half of frame -1's L1 error.
+    inputs, outputs, _, _ = scene
+    frames = inputs["color_0"].clone()
+    frames[:, 1] = 0.5
+    frames[:, 2] = frames[:, 0]
+    identity = {f: torch.eye(4).expand(2, 4, 4) for f in (-1, 1)}
+    single = {"disp": [outputs["disp"][0][:, 0]]}
+    cfg = LossConfig(scales=(0,), ssim_weight=0.0, smoothness_weight=0.0)
+    sample = {**inputs, "color_0": frames}
+    assert monodepth2_loss(sample, single, identity, cfg).total.item() == pytest.approx(0.0, abs=1e-7)
+    mean = monodepth2_loss(sample, single, identity, dataclasses.replace(cfg, source_reduction="mean"))
+    expected = (frames[:, 0] - 0.5).abs().mean() / 2
+    assert mean.total.item() == pytest.approx(expected.item(), rel=1e-5)

@@ -21,6 +21,12 @@ class LossConfig:
             loss than full-resolution texture does. Every term of a scale (photometric, auto-mask, smoothness,
             geometric, cycle and motion masks, consistency) is then computed at that scale's size; the teacher's
             depth is area-downsampled to it.
+        source_reduction: how the per-pixel photometric errors of the source frames combine, for the warped and
+            the unwarped (auto-mask) sources alike: ``"min"`` (Monodepth2's minimum reprojection, the reference)
+            or ``"mean"`` (Monodepth2's ``avg_reprojection``, SfMLearner). With forward camera motion the minimum
+            has a local optimum that a fresh pose network falls into: a sideways translation, opposite for the
+            two sources since ``T_{0->-1}`` is the inverse of the network's output, lets each half of the image
+            pick the source whose content moved its way (docs/results.md). The mean has no such optimum.
         ssim_weight: weight of the SSIM dissimilarity in the photometric error (L1 gets ``1 - ssim_weight``).
         smoothness_weight: edge-aware smoothness weight at scale 0 (divided by ``2^s`` at scale ``s``).
         use_automask: Monodepth2 auto-masking (pixels where the unwarped source already matches are ignored).
@@ -45,6 +51,7 @@ class LossConfig:
 
     scales: tuple[int, ...] = (0, 1, 2, 3)
     multiscale: Literal["upsample", "pyramid"] = "upsample"
+    source_reduction: Literal["min", "mean"] = "min"
     ssim_weight: float = 0.85
     smoothness_weight: float = 1e-3
     use_automask: bool = True
@@ -74,6 +81,8 @@ class LossConfig:
             fail("scales", "a non-empty list of distinct non-negative integers")
         if self.multiscale not in ("upsample", "pyramid"):
             fail("multiscale", "'upsample' or 'pyramid'")
+        if self.source_reduction not in ("min", "mean"):
+            fail("source_reduction", "'min' or 'mean'")
         if not 0.0 <= self.ssim_weight <= 1.0:
             fail("ssim_weight", "a value in [0, 1]")
         for field in ("smoothness_weight", "geometric_weight", "consistency_weight", "reference_weight"):

@@ -34,8 +34,11 @@ class LossResult(NamedTuple):
     masks: dict[str, torch.Tensor]
 
 
-def reprojection_terms(images: torch.Tensor, target: torch.Tensor, ssim_weight: float = 0.85) -> torch.Tensor:
-    """Minimum over frames of the photometric error against ``target``.
+def reprojection_terms(
+    images: torch.Tensor, target: torch.Tensor, ssim_weight: float = 0.85, reduction: str = "min"
+) -> torch.Tensor:
+    """Per-pixel minimum (``reduction="min"``) or mean (``"mean"``) over frames of the photometric error against
+    ``target``.
 
     Args:
         images: ``[F,B,3,H,W]`` (warped or unwarped source frames).
@@ -45,7 +48,12 @@ def reprojection_terms(images: torch.Tensor, target: torch.Tensor, ssim_weight: 
     """
     frames = images.shape[0]
     errors = photometric_error(images.flatten(0, 1), target.repeat(frames, 1, 1, 1), ssim_weight)
-    return errors.unflatten(0, (frames, target.shape[0])).amin(dim=0)
+    errors = errors.unflatten(0, (frames, target.shape[0]))
+    if reduction == "min":
+        return errors.amin(dim=0)
+    if reduction == "mean":
+        return errors.mean(dim=0)
+    raise ValueError(f"reduction: expected 'min' or 'mean', got {reduction!r}")
 
 
 def automask(reprojection: torch.Tensor, identity: torch.Tensor, tie_noise: float = 1e-5) -> torch.Tensor:
@@ -207,7 +215,7 @@ def tcdepth_loss(
     with torch.autocast(frames.device.type, enabled=False):
         b, _, _, h, w = frames.shape
         T = _transforms(poses, b)
-        full_views = _views(inputs, 0, (h, w), cfg.ssim_weight)
+        full_views = _views(inputs, 0, (h, w), cfg)
         full_teacher_depth = _teacher_depth(teacher_disp, cfg, epoch, (b, 1, h, w))
         T_to_centre = invert_rigid(T) if cfg.use_geometric and cfg.use_cycle_mask else None
         num_views = 3 if cfg.use_geometric else 1
@@ -222,7 +230,7 @@ def tcdepth_loss(
             depth = disp_to_depth(loss_disp, cfg.min_depth, cfg.max_depth)[1]
             pix, depth_in_source, warped = _synthesise(depth[:, 0], views.sources, views.K, views.inv_K, T,
                                                        cfg.align_corners)
-            reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight)
+            reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight, cfg.source_reduction)
             identity = views.identity
             mask = automask(reprojection, identity) if cfg.use_automask else torch.ones_like(reprojection)
             teacher_depth = None if full_teacher_depth is None else _downsample(full_teacher_depth, size)
@@ -278,8 +286,8 @@ def monodepth2_loss(
     """The single-frame Monodepth2 objective: min-reprojection, auto-mask and smoothness, mean over scales.
 
     The photometric loss is always Monodepth2's mean of ``min(r, r_id)`` (``config.photometric_normalisation``
-    is ignored); only ``scales``, ``multiscale``, ``ssim_weight``, ``smoothness_weight``, ``use_automask``, the
-    depth range and ``align_corners`` of ``config`` apply.
+    is ignored); only ``scales``, ``multiscale``, ``source_reduction``, ``ssim_weight``, ``smoothness_weight``,
+    ``use_automask``, the depth range and ``align_corners`` of ``config`` apply.
 
     Args:
         inputs: batched sample with ``color_0`` ``[B,V,3,H,W]`` (frames ``[0, -1, 1]``), ``color_{s}``, ``K_0``,
@@ -292,7 +300,7 @@ def monodepth2_loss(
     with torch.autocast(frames.device.type, enabled=False):
         b, _, _, h, w = frames.shape
         T = _transforms(poses, b)
-        full_views = _views(inputs, 0, (h, w), cfg.ssim_weight)
+        full_views = _views(inputs, 0, (h, w), cfg)
         terms: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         total = frames.new_zeros(())
@@ -301,7 +309,7 @@ def monodepth2_loss(
             views = _loss_views(inputs, s, cfg, full_views)
             depth = disp_to_depth(_upsample(disp, views.target.shape[-2:]), cfg.min_depth, cfg.max_depth)[1]
             warped = _synthesise(depth, views.sources, views.K, views.inv_K, T, cfg.align_corners)[2]
-            reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight)
+            reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight, cfg.source_reduction)
             mask = automask(reprojection, views.identity) if cfg.use_automask else torch.ones_like(reprojection)
             scale_terms = {"photometric": photometric_term(reprojection, views.identity, mask, "min_mean")}
             if cfg.smoothness_weight > 0:
@@ -346,7 +354,7 @@ class _Views(NamedTuple):
     identity: torch.Tensor
 
 
-def _views(inputs: dict, scale: int, size, ssim_weight: float) -> _Views:
+def _views(inputs: dict, scale: int, size, cfg: LossConfig) -> _Views:
     """float32 ``color_{scale}`` of size ``size`` split into target and sources, with ``K_{scale}``."""
     frames = _scale_frames(inputs, scale, size)
     b = frames.shape[0]
@@ -358,7 +366,7 @@ def _views(inputs: dict, scale: int, size, ssim_weight: float) -> _Views:
                              f"{None if mat is None else tuple(mat.shape)}")
         intrinsics.append(mat[:, :3, :3].float())
     target, sources = frames[:, 0], frames[:, 1:].transpose(0, 1)
-    identity = reprojection_terms(sources, target, ssim_weight)
+    identity = reprojection_terms(sources, target, cfg.ssim_weight, cfg.source_reduction)
     return _Views(intrinsics[0], intrinsics[1], target, sources, identity)
 
 
@@ -367,7 +375,7 @@ def _loss_views(inputs: dict, scale: int, cfg: LossConfig, full_views: _Views) -
     if cfg.multiscale == "upsample" or scale == 0:
         return full_views
     h, w = full_views.target.shape[-2:]
-    return _views(inputs, scale, (h >> scale, w >> scale), cfg.ssim_weight)
+    return _views(inputs, scale, (h >> scale, w >> scale), cfg)
 
 
 def _transforms(poses: dict, b: int) -> torch.Tensor:
