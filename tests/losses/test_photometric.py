@@ -58,3 +58,27 @@ def test_photometric_error_pure_l1_averages_channels():
     pred[:, 0] = 0.3
     out = photometric_error(pred, target, ssim_weight=0.0)
     assert torch.allclose(out, torch.full_like(out, 0.1))
+
+
+def saved_bytes(fn) -> int:
+    """Bytes of the distinct storages autograd keeps for backward while ``fn()`` runs."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+def test_photometric_error_gradient_is_right_and_only_the_images_are_kept():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 3, 6, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(1, 3, 6, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: photometric_error(a, b), (x, y))  # against finite differences
+    big_x = torch.rand(2, 3, 64, 96, generator=gen, requires_grad=True)
+    big_y = torch.rand(2, 3, 64, 96, generator=gen)
+    image_bytes = big_x.numel() * big_x.element_size()
+    assert saved_bytes(lambda: photometric_error(big_x, big_y)) <= 2 * image_bytes

@@ -72,3 +72,30 @@ def test_decoder_width_survives_a_weights_file(tmp_path):
     loaded, loaded_cfg = load_weights(path)
     assert loaded_cfg.decoder_width == 0.25 and loaded_cfg.num_reference_bins == 64
     assert loaded.reference_decoder.logits.conv.weight.shape == (64, 64, 3, 3)
+
+
+def test_recomputed_full_resolution_stage_gives_the_same_gradients_with_less_kept():
+    from tcdepth.models.decoders import DepthDecoder
+
+    torch.manual_seed(0)
+    decoder = DepthDecoder.for_tcdepth((8, 8, 16), 16, width=0.25)
+    features = [torch.rand(2, 8, 32, 48), torch.rand(2, 8, 16, 24), torch.rand(2, 16, 8, 12),
+                torch.rand(2, 16, 8, 12)]
+    grads, kept = [], []
+    for training in (True, False):  # no batch norm or dropout: eval mode differs only by not recomputing
+        decoder.train(training)
+        decoder.zero_grad()
+        storages = {}
+
+        def pack(t, storages=storages):
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            disps = decoder(features)
+        sum((d * torch.linspace(0, 1, d.shape[-1])).sum() for d in disps).backward()
+        grads.append({n: p.grad.clone() for n, p in decoder.named_parameters()})
+        kept.append(sum(storages.values()))
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grad, grads[1][name], rtol=1e-5, atol=1e-6)
+    assert kept[0] < kept[1]

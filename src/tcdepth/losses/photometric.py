@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 SSIM_C1 = 0.01**2
 SSIM_C2 = 0.03**2
@@ -35,11 +36,20 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def photometric_error(pred: torch.Tensor, target: torch.Tensor, ssim_weight: float = 0.85) -> torch.Tensor:
     """Per-pixel ``ssim_weight * ssim + (1 - ssim_weight) * |pred - target|``, averaged over channels.
 
+    When a gradient is needed the error is recomputed in backward (``torch.utils.checkpoint``, identical result):
+    autograd then keeps the two images instead of about twenty full-resolution SSIM intermediates.
+
     Args:
         pred, target: ``[B,C,H,W]``.
     Returns:
         ``[B,1,H,W]``.
     """
+    if torch.is_grad_enabled() and (pred.requires_grad or target.requires_grad):
+        return checkpoint(_photometric_error, pred, target, ssim_weight, use_reentrant=False)
+    return _photometric_error(pred, target, ssim_weight)
+
+
+def _photometric_error(pred: torch.Tensor, target: torch.Tensor, ssim_weight: float) -> torch.Tensor:
     l1 = (pred - target).abs().mean(1, keepdim=True)
     if ssim_weight == 0:
         return l1

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from tcdepth.models.layers import Conv3x3, ConvBlock, scaled_channels
 
@@ -67,23 +68,37 @@ class DepthDecoder(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         """``features``: the skips in the order the stages index them, then the deepest feature last.
 
+        In training, the last (full-resolution) stage is recomputed in backward instead of keeping its activations
+        (``torch.utils.checkpoint``; the stages have no batch norm, so the result is identical): this saves its
+        full-resolution activations for the cost of re-running one cheap stage.
+
         Returns:
             disparities ``[B,1,H/2^s,W/2^s]`` for s = 0..3 (finest first), in ``(0, 1)``.
         """
         x = features[-1]
         disps = []
-        for index, stage in enumerate(self.stages):
-            x = self.pre[index](x)
-            if stage.upsample:
-                x = F.interpolate(x, scale_factor=2.0, mode=self.upsample_mode,
-                                  align_corners=False if self.upsample_mode == "bilinear" else None)
-            if stage.skip is not None:
-                x = torch.cat([x, features[stage.skip]], dim=1)
-            x = self.post[index](x)
-            head = index - (len(self.stages) - 4)
-            if head >= 0:
-                disps.append(torch.sigmoid(self.disp_heads[head](x)))
+        last = len(self.stages) - 1
+        for index in range(len(self.stages)):
+            if index == last and self.training and torch.is_grad_enabled():
+                x, disp = checkpoint(self._stage, index, x, features, use_reentrant=False)
+            else:
+                x, disp = self._stage(index, x, features)
+            if disp is not None:
+                disps.append(disp)
         return disps[::-1]
+
+    def _stage(self, index: int, x: torch.Tensor, features: list[torch.Tensor]):
+        """Stage ``index`` on ``x``: ``(its output, its disparity or None)``."""
+        stage = self.stages[index]
+        x = self.pre[index](x)
+        if stage.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode=self.upsample_mode,
+                              align_corners=False if self.upsample_mode == "bilinear" else None)
+        if stage.skip is not None:
+            x = torch.cat([x, features[stage.skip]], dim=1)
+        x = self.post[index](x)
+        head = index - (len(self.stages) - 4)
+        return x, torch.sigmoid(self.disp_heads[head](x)) if head >= 0 else None
 
 
 class ReferenceDecoder(nn.Module):
