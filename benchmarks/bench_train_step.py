@@ -30,21 +30,21 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tcdepth.geometry import intrinsics_at_scale, invert_intrinsics, make_intrinsics
 from tcdepth.inference.cuda_graph import CudaGraphed
+from tcdepth.losses import tcdepth_loss
 from tcdepth.models import ModelConfig, build_model, save_weights
 from tcdepth.training.config import ExperimentConfig, TeacherConfig, TrainConfig
 from tcdepth.training.module import DepthModule
 
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
-# name -> (autocast dtype or None, attention implementation, train.channels_last, train.compile, CUDA graph)
+# name -> (autocast dtype or None, attention implementation, train.channels_last, CUDA graph)
 SETTINGS = {
-    "plain": (None, "dense", False, False, False),
-    "plain_chunked": (None, "chunked", False, False, False),
-    "bf16": (torch.bfloat16, "dense", False, False, False),
-    "bf16_channels_last": (torch.bfloat16, "dense", True, False, False),
-    "bf16_channels_last_chunked": (torch.bfloat16, "chunked", True, False, False),
-    "bf16_channels_last_compiled": (torch.bfloat16, "dense", True, True, False),
-    "bf16_channels_last_cuda_graph": (torch.bfloat16, "dense", True, False, True),
+    "plain": (None, "dense", False, False),
+    "plain_chunked": (None, "chunked", False, False),
+    "bf16": (torch.bfloat16, "dense", False, False),
+    "bf16_channels_last": (torch.bfloat16, "dense", True, False),
+    "bf16_channels_last_chunked": (torch.bfloat16, "chunked", True, False),
+    "bf16_channels_last_cuda_graph": (torch.bfloat16, "dense", True, True),
 }
 
 
@@ -75,11 +75,11 @@ def random_batch(batch: int, height: int, width: int, device: torch.device) -> d
 
 
 def build_module(setting: str, teacher_path: Path, device: torch.device) -> DepthModule:
-    _, impl, channels_last, compile_, _ = SETTINGS[setting]
+    _, impl, channels_last, _ = SETTINGS[setting]
     cfg = ExperimentConfig(
         model=ModelConfig(encoder="drn_c_26", attention_impl=impl),
         train=TrainConfig(teacher=TeacherConfig(mode="checkpoint", path=str(teacher_path)),
-                          channels_last=channels_last, compile=compile_),
+                          channels_last=channels_last),
     )
     return DepthModule(cfg).to(device)
 
@@ -118,7 +118,7 @@ def count_step_flops(args, teacher_path: Path, device: torch.device) -> int:
 
 
 def bench_training(name: str, args, teacher_path: Path, device: torch.device, flops: int) -> dict:
-    dtype, impl, channels_last, compile_, graph = SETTINGS[name]
+    dtype, impl, channels_last, graph = SETTINGS[name]
     if graph and device.type != "cuda":
         raise ValueError(f"setting {name} needs a CUDA device")
     release_memory(device)
@@ -156,7 +156,7 @@ def bench_training(name: str, args, teacher_path: Path, device: torch.device, fl
     result = {
         "bench": "train_step", "setting": name, "device": device_name(device), "torch": torch.__version__,
         "dtype": str(dtype or torch.float32).replace("torch.", ""), "attention": impl, "channels_last": channels_last,
-        "compile": compile_, "cuda_graph": graph, "batch": args.batch, "resolution": f"{args.height}x{args.width}",
+        "cuda_graph": graph, "batch": args.batch, "resolution": f"{args.height}x{args.width}",
         "first_step_s": round(first_step, 2), "s_per_step": round(seconds, 4),
         "samples_per_s": round(args.batch / seconds, 2), "peak_mem_gib": None if peak is None else round(peak, 2),
         "tflop_per_step": round(flops / 1e12, 3), "achieved_tflops": round(flops / seconds / 1e12, 1),
@@ -239,7 +239,7 @@ def time_components(module: DepthModule, batch: dict, autocast, device: torch.de
 
     def objective():
         with autocast():
-            total = module.tcdepth_loss(batch, outputs, poses, teacher_disp, 0, module.cfg.loss).total
+            total = tcdepth_loss(batch, outputs, poses, teacher_disp, 0, module.cfg.loss).total
         total.backward()
 
     parts = {"depth_net": depth, "pose_net": pose, "teacher": teacher, "objective": objective}

@@ -33,9 +33,8 @@ class TeacherConfig:
 class TrainConfig:
     """Optimisation and engine settings (defaults: the TC-Depth paper's schedule).
 
-    Speed switches (measured in benchmarks/README.md): ``channels_last`` stores the networks' weights and activations
-    channels-last (faster convolutions under ``bf16-mixed`` on GPUs); ``compile`` runs the depth, pose and teacher
-    networks and the objective through ``torch.compile`` (fused kernels; the first steps of a run compile).
+    ``channels_last`` stores the networks' weights and activations channels-last (faster convolutions under
+    ``bf16-mixed`` on GPUs; measured in benchmarks/README.md).
 
     ``pose_warmup_steps``: for the first N optimiser steps only the pose network learns; the depth network runs
     without gradients, so its initial, nearly constant disparity is the depth the poses are fitted against, and it
@@ -52,7 +51,6 @@ class TrainConfig:
     gamma: float = 0.25
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
     channels_last: bool = False
-    compile: bool = False
     accelerator: Literal["auto", "cpu", "gpu", "cuda"] = "auto"
     devices: int | str = 1
     num_nodes: int = 1

@@ -36,11 +36,8 @@ class DepthModule(L.LightningModule):
         self.frame_ids = list(cfg.data.frame_ids)
         self.nonfinite_steps = 0
         self._last_step_time: float | None = None
-        self.tcdepth_loss, self.monodepth2_loss = tcdepth_loss, monodepth2_loss
         if cfg.train.channels_last:
             self.to(memory_format=torch.channels_last)
-        if cfg.train.compile:
-            self._compile()
 
     # ----------------------------------------------------------------------------------------------- set-up
     def _build_teacher(self):
@@ -58,13 +55,6 @@ class DepthModule(L.LightningModule):
         model_cfg = replace(self.cfg.model, architecture="monodepth2", encoder="resnet18", pretrained=None,
                             upsample_mode="nearest")
         return build_model(model_cfg), model_cfg
-
-    def _compile(self) -> None:
-        """``torch.compile`` the networks in place (their parameter names stay) and the two objectives."""
-        for net in (self.depth_net, self.pose_net, self.teacher):
-            if net is not None:
-                net.compile()
-        self.tcdepth_loss, self.monodepth2_loss = torch.compile(tcdepth_loss), torch.compile(monodepth2_loss)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -132,16 +122,16 @@ class DepthModule(L.LightningModule):
         poses = self.predict_poses(batch["color_aug_0"])
         if self.cfg.model.architecture == "monodepth2":
             single = {"disp": [d[:, 0] for d in outputs["disp"]]}
-            result = self.monodepth2_loss(batch, single, poses, self.cfg.loss, return_masks=with_images)
+            result = monodepth2_loss(batch, single, poses, self.cfg.loss, return_masks=with_images)
             return result.total, result.terms, outputs, result.masks
         teacher_disps = self.teacher_disparities(batch)
         teacher_disp = teacher_disps[0].detach() if teacher_disps is not None else None
-        result = self.tcdepth_loss(batch, outputs, poses, teacher_disp, self.current_epoch, self.cfg.loss,
+        result = tcdepth_loss(batch, outputs, poses, teacher_disp, self.current_epoch, self.cfg.loss,
                               return_masks=with_images)
         total, terms = result.total, dict(result.terms)
         if self.cfg.train.teacher.mode == "joint":
             detached_poses = {f: p.detach() for f, p in poses.items()}
-            teacher_total = self.monodepth2_loss(batch, {"disp": teacher_disps}, detached_poses, self.cfg.loss).total
+            teacher_total = monodepth2_loss(batch, {"disp": teacher_disps}, detached_poses, self.cfg.loss).total
             total = total + teacher_total
             terms["teacher"] = teacher_total.detach()
         return total, terms, outputs, result.masks
