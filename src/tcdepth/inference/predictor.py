@@ -140,13 +140,12 @@ class Predictor:
         self.end_mode = end_mode
         self.precision = precision
         self.scale = scale
-        self._encode, self._decode_centre, self._single_disp = self._encode_eager, self._decode_eager, \
-            self._single_disp_eager
+        network_calls = (self._encode_eager, self._decode_eager, self._single_disp_eager)
         if cuda_graphs:
             if self.device.type != "cuda":
                 raise ValueError(f"cuda_graphs needs a CUDA device, got {self.device}")
-            self._encode, self._decode_centre, self._single_disp = (
-                CudaGraphed(fn) for fn in (self._encode_eager, self._decode_eager, self._single_disp_eager))
+            network_calls = tuple(CudaGraphed(fn) for fn in network_calls)
+        self._encode, self._decode_centre, self._single_disp = network_calls
         self.reset()
 
     @classmethod

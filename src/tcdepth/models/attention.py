@@ -3,8 +3,8 @@
 * Spatial attention is geometry-guided: the coarse depth of each view is back-projected with the intrinsics scaled to
   the feature grid, and each position aggregates the values of all positions of the same view with weights
   ``softmax_i(-||P_j - P_i|| / (2 sigma))`` (the reference's column-normalised kernel ``exp(-d / (2 sigma))``).
-  :class:`GeometricKernel` evaluates this without keeping an ``N x N`` matrix: in query chunks with a custom
-  backward (the distances are detached, so the only gradient goes to the values), or densely: the ``N x N`` weights
+  :class:`GeometricKernel` evaluates this either in query chunks with a custom backward that keeps no ``N x N``
+  matrix (the distances are detached, so the only gradient goes to the values), or densely: the ``N x N`` weights
   are built once per forward and each block is one batched matrix product with them.
 * Temporal attention lets every view attend to each of the two other views (shared query/key projection), with all
   six (query view, key view) pairs batched into one ``scaled_dot_product_attention`` call.
