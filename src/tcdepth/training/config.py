@@ -39,6 +39,8 @@ class TrainConfig:
     ``pose_warmup_steps``: for the first N optimiser steps only the pose network learns; the depth network runs
     without gradients, so its initial, nearly constant disparity is the depth the poses are fitted against, and it
     does not adapt to the random motion of a fresh pose network (docs/results.md, tiny synthetic configurations).
+    Multi-GPU runs then use DDP with ``find_unused_parameters`` (``strategy: auto``; an explicit plain ``ddp``
+    would refuse the warm-up steps).
     """
 
     epochs: int = 30

@@ -109,7 +109,8 @@ def build_trainer(cfg: ExperimentConfig, enable_progress_bar: bool = True,
                ResumableCSVLogger(run_dir, name="logs", version="")]
     strategy = t.strategy
     if strategy == "auto" and (t.num_nodes > 1 or (isinstance(t.devices, int) and t.devices > 1)):
-        strategy = "ddp"
+        # During the pose warm-up the depth network gets no gradient, which plain DDP refuses.
+        strategy = "ddp_find_unused_parameters_true" if t.pose_warmup_steps else "ddp"
     return L.Trainer(
         default_root_dir=run_dir,
         max_epochs=t.epochs,
