@@ -17,6 +17,7 @@ from functools import partial
 import torch
 
 from tcdepth.models.attention import GeometricKernel, TemporalAttention
+from tcdepth.models.summary import saved_for_backward
 
 GRIDS = ((24, 80), (32, 104), (40, 128))
 SIGMA = 0.25
@@ -45,19 +46,6 @@ def naive_temporal(block, x):
             summed = summed + block.out((att @ val[:, a]).transpose(1, 2).reshape(b, -1, h, w))
         outs.append(x[:, r] + block.fuse(torch.cat([x[:, r], summed], dim=1)))
     return torch.stack(outs, 1)
-
-
-def saved_bytes(fn) -> int:
-    storages = {}
-
-    def pack(t):
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    del out
-    return sum(storages.values())
 
 
 def fwd_bwd(fn, inputs, repeats: int, device: torch.device) -> tuple[float, int | None]:
@@ -103,7 +91,7 @@ def main() -> None:
         }
         results = {}
         for (component, impl), (fn, inputs) in cases.items():
-            mem = saved_bytes(fn)
+            mem = saved_for_backward(fn)[1]
             seconds, peak = fwd_bwd(fn, inputs, args.repeats, device)
             results[(component, impl)] = (mem, seconds, peak)
         for (component, impl), (mem, seconds, peak) in results.items():

@@ -6,8 +6,9 @@ import torch
 from tcdepth.config import ConfigError
 from tcdepth.geometry import make_intrinsics
 from tcdepth.models import ModelConfig, build_model, load_weights, save_weights
-from tcdepth.models.decoders import ReferenceDecoder
+from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
 from tcdepth.models.layers import scaled_channels
+from tcdepth.models.summary import saved_for_backward
 
 
 def conv3x3_params(c_in, c_out):
@@ -75,8 +76,6 @@ def test_decoder_width_survives_a_weights_file(tmp_path):
 
 
 def test_recomputed_full_resolution_stage_gives_the_same_gradients_with_less_kept():
-    from tcdepth.models.decoders import DepthDecoder
-
     torch.manual_seed(0)
     decoder = DepthDecoder.for_tcdepth((8, 8, 16), 16, width=0.25)
     features = [torch.rand(2, 8, 32, 48), torch.rand(2, 8, 16, 24), torch.rand(2, 16, 8, 12),
@@ -85,17 +84,10 @@ def test_recomputed_full_resolution_stage_gives_the_same_gradients_with_less_kep
     for training in (True, False):  # no batch norm or dropout: eval mode differs only by not recomputing
         decoder.train(training)
         decoder.zero_grad()
-        storages = {}
-
-        def pack(t, storages=storages):
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-            return t
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            disps = decoder(features)
+        disps, saved = saved_for_backward(lambda: decoder(features))
         sum((d * torch.linspace(0, 1, d.shape[-1])).sum() for d in disps).backward()
         grads.append({n: p.grad.clone() for n, p in decoder.named_parameters()})
-        kept.append(sum(storages.values()))
+        kept.append(saved)
     for name, grad in grads[0].items():
         torch.testing.assert_close(grad, grads[1][name], rtol=1e-5, atol=1e-6)
     assert kept[0] < kept[1]

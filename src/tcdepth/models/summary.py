@@ -1,9 +1,12 @@
-"""Parameter and FLOP counts per component of the networks a ``ModelConfig`` describes."""
+"""Parameter and FLOP counts per component of the networks a ``ModelConfig`` describes, and the activation memory
+autograd keeps for backward."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -58,3 +61,16 @@ def summarize(cfg: ModelConfig, height: int = 192, width: int = 640) -> list[Com
         rows.append(ComponentCost(f"pose_{name}", sum(p.numel() for p in module.parameters()),
                                   _submodule_flops(counts, "PoseNet", name)))
     return rows
+
+
+def saved_for_backward(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """Run ``fn()``; return its result and the bytes of the distinct storages autograd keeps for its backward."""
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        result = fn()
+    return result, sum(storages.values())
