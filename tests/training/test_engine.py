@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_overrides
 
 from tcdepth.config import ConfigError
 from tcdepth.models import load_weights
 from tcdepth.training.config import load_experiment
 from tcdepth.training.engine import train
 from tcdepth.training.module import DepthModule, NonFiniteLossError
+
+from .conftest import tiny_overrides
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 SCRIPT = Path(__file__).parent / "run_script.py"

@@ -3,13 +3,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import tiny_overrides
 from torch.utils.data import DataLoader
 
 from tcdepth.config import ConfigError
 from tcdepth.data import build_dataset
 from tcdepth.training.config import load_experiment
 from tcdepth.training.module import DepthModule
+
+from .conftest import tiny_overrides
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 
