@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU number of benchmarks/README.md in one script (one lent H100 session, about 150 s): CUDA-only tests,
+# Every GPU number of benchmarks/README.md in one script (one lent H100 session, about 4 minutes): CUDA-only tests,
 # the training step of the paper model (fp32, bf16 channels-last, and the whole bf16 step as one CUDA graph; with
 # component times and operator profiles), batch 12 and 1024x320, inference latency and offline throughput.
 # Usage: OUT=results_dir bash benchmarks/gpu_session.sh   (PYTHONPATH must reach src/, or tcdepth be installed)
