@@ -1,12 +1,14 @@
 """Training-step and inference speed of the full TC-Depth model (paper configuration), one JSON line per setting.
 
 Every setting trains the same architecture with the same losses on the same random batch: DRN-C-26, 3 spatial-
-temporal blocks, pose network, frozen Monodepth2 teacher, all TC-Depth losses. The first setting (``plain``: fp32,
-dense attention, NCHW) is the baseline of the run; each line reports ``speedup_vs_plain`` against it, measured in the
-same process on the same device.
+temporal blocks, pose network, frozen Monodepth2 teacher, all TC-Depth losses. When ``plain`` (fp32, dense attention,
+NCHW) is the first setting of the run, each line reports ``speedup_vs_plain`` against it, measured in the same
+process on the same device. ``--breakdown`` adds the time of each network and of the objective alone, ``--profile``
+an operator table of one step, ``--inference`` per-frame inference (benchmarks/README.md explains every field).
 
     python benchmarks/bench_train_step.py --device cuda --batch 6 --height 192 --width 640
     python benchmarks/bench_train_step.py --device cpu --batch 1 --settings plain --inference
+    OUT=results bash benchmarks/gpu_session.sh        # every GPU figure of benchmarks/README.md
 
 Peak FLOP/s for the model FLOPs utilisation (MFU) is the bf16 dense tensor peak of the device when known (H100 SXM:
 989 TFLOP/s), else it is omitted.
@@ -365,7 +367,7 @@ def main(argv=None) -> None:
                 except Exception as err:  # noqa: BLE001 - one failing setting (e.g. out of memory) must not end the run
                     result = {"bench": "train_step", "setting": name, "error": f"{type(err).__name__}: {err}"[:300]}
                 results.append(result)
-                if results[0].get("s_per_step") and result.get("s_per_step"):
+                if results[0].get("setting") == "plain" and results[0].get("s_per_step") and result.get("s_per_step"):
                     result["speedup_vs_plain"] = round(results[0]["s_per_step"] / result["s_per_step"], 2)
                 print(json.dumps(result), flush=True)
     if args.inference:
