@@ -53,5 +53,5 @@ def misaligned_pixels(pix: torch.Tensor, height: int, width: int) -> torch.Tenso
     The reference normalises with ``(W - 1)`` (``align_corners=True``) but samples with ``align_corners=False``,
     i.e. it reads ``u' = u * W / (W - 1) - 0.5`` (and likewise for ``v``). Used only to reproduce that bug.
     """
-    size = torch.tensor([width, height], device=pix.device, dtype=pix.dtype)
-    return pix * size / (size - 1) - 0.5
+    u, v = pix.unbind(-1)  # Python scalars: no host-to-device copy (as in pixels_to_grid)
+    return torch.stack((u * (width / (width - 1)) - 0.5, v * (height / (height - 1)) - 0.5), dim=-1)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tcdepth.geometry import backproject, invert_intrinsics, scale_intrinsics
+from tcdepth.models.layers import select_views
 
 ATTENTION_IMPLS = ("auto", "chunked", "dense")
 # (query view, key view): every view attends to each of the two others, neighbours in index order.
@@ -174,11 +175,10 @@ class TemporalAttention(nn.Module):
         if v != 3:
             raise ValueError(f"temporal attention expects 3 views [B,3,C,h,w], got {tuple(x.shape)}")
         qk, val = self._project(x)
-        # Views gathered by integer indexing (a list index would copy the index from the host and wait for the GPU).
-        queries = torch.stack([qk[:, q] for q, _ in VIEW_PAIRS], dim=1)
-        keys = torch.stack([qk[:, k] for _, k in VIEW_PAIRS], dim=1)
-        values = torch.stack([val[:, k] for _, k in VIEW_PAIRS], dim=1)
-        context = F.scaled_dot_product_attention(queries, keys, values)
+        query_views = [q for q, _ in VIEW_PAIRS]
+        key_views = [k for _, k in VIEW_PAIRS]
+        context = F.scaled_dot_product_attention(select_views(qk, query_views), select_views(qk, key_views),
+                                                 select_views(val, key_views))
         context = self.out(context.transpose(2, 3).reshape(b * 6, -1, h, w))
         summed = context.reshape(b, 3, 2, c, h, w).sum(dim=2)
         fused = self.fuse(torch.cat([x, summed], dim=2).reshape(b * 3, 2 * c, h, w))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -12,6 +14,15 @@ IMAGE_STD = 0.225
 def normalize_image(images: torch.Tensor) -> torch.Tensor:
     """Encoder input normalisation of Monodepth2 and TC-Depth: ``(x - 0.45) / 0.225`` for images in ``[0, 1]``."""
     return (images - IMAGE_MEAN) / IMAGE_STD
+
+
+def select_views(features: torch.Tensor, views: Sequence[int]) -> torch.Tensor:
+    """``features[:, views]`` for ``[B,V,...]``: a slice when the views are consecutive (no copy), else a stack of
+    integer-indexed views (a list index would copy it from the host and make the host wait for the GPU)."""
+    start = views[0]
+    if list(views) == list(range(start, start + len(views))):
+        return features[:, start:start + len(views)]
+    return torch.stack([features[:, v] for v in views], dim=1)
 
 
 class Conv3x3(nn.Module):

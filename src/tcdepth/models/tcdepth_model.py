@@ -9,6 +9,7 @@ from torch import nn
 
 from tcdepth.models.attention import SpatialTemporalModule, feature_points
 from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
+from tcdepth.models.layers import select_views
 from tcdepth.models.resnet import ResNetEncoder
 
 SIZE_MULTIPLE = 32
@@ -20,15 +21,6 @@ def check_image_size(height: int, width: int) -> None:
     if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or height <= 0 or width <= 0:
         raise ValueError(f"image height and width must be positive multiples of {SIZE_MULTIPLE}, got "
                          f"{height}x{width}")
-
-
-def select_views(features: torch.Tensor, views: Sequence[int]) -> torch.Tensor:
-    """``features[:, views]`` for ``[B,V,...]``: a slice when the views are consecutive (no copy), else a stack of
-    integer-indexed views (a list index would copy it from the host and make the host wait for the GPU)."""
-    start = views[0]
-    if list(views) == list(range(start, start + len(views))):
-        return features[:, start:start + len(views)]
-    return torch.stack([features[:, v] for v in views], dim=1)
 
 
 class TCDepth(nn.Module):
