@@ -3,11 +3,16 @@
 Every setting trains the same architecture with the same losses on the same random batch: DRN-C-26, 3 spatial-
 temporal blocks, pose network, frozen Monodepth2 teacher, all TC-Depth losses. When ``plain`` (fp32, dense attention,
 NCHW) is the first setting of the run, each line reports ``speedup_vs_plain`` against it, measured in the same
-process on the same device. ``--breakdown`` adds the time of each network and of the objective alone, ``--profile``
-an operator table of one step, ``--inference`` per-frame inference (benchmarks/README.md explains every field).
+process on the same device. Each line counts the ATen operator calls of one eager step (``ops_per_step``,
+``kernel_ops_per_step``: the host's dispatch work, which a CPU run measures for the GPU too). ``--memory`` adds the
+peak tensor memory of one step measured on any device (``peak_tensor_gib``), ``--breakdown`` the time of each network
+and of the objective alone, ``--profile`` an operator table of one step, ``--inference`` per-frame inference
+(benchmarks/README.md explains every field).
 
     python benchmarks/bench_train_step.py --device cuda --batch 6 --height 192 --width 640
     python benchmarks/bench_train_step.py --device cpu --batch 1 --settings plain --inference
+    OMP_NUM_THREADS=1 python benchmarks/bench_train_step.py --device cpu --settings bf16_channels_last --memory \
+        --warmup 1 --iters 1
     OUT=results bash benchmarks/gpu_session.sh        # every GPU figure of benchmarks/README.md
 
 Peak FLOP/s for the model FLOPs utilisation (MFU) is the bf16 dense tensor peak of the device when known (H100 SXM:
@@ -34,6 +39,7 @@ from tcdepth.geometry import intrinsics_at_scale, invert_intrinsics, make_intrin
 from tcdepth.inference.cuda_graph import CudaGraphed
 from tcdepth.losses import tcdepth_loss
 from tcdepth.models import ModelConfig, build_model, save_weights
+from tcdepth.models.summary import count_operator_calls, kernel_operators, peak_tensor_bytes, storage_bytes
 from tcdepth.training.config import ExperimentConfig, TeacherConfig, TrainConfig
 from tcdepth.training.module import DepthModule
 
@@ -126,9 +132,10 @@ def bench_training(name: str, args, teacher_path: Path, device: torch.device, fl
     release_memory(device)
     module = build_module(name, teacher_path, device).train()
     params = [p for p in module.parameters() if p.requires_grad]
-    # A captured step needs an optimizer whose step stays on the GPU (capturable); eager runs use the default Adam.
-    graph_options = {"fused": True, "capturable": True} if graph else {}
-    optimizer = torch.optim.Adam(params, lr=1e-4, **graph_options)
+    # A captured step needs an optimizer whose step stays on the GPU (capturable); eager runs use Adam's default on
+    # CUDA (foreach) on every device, so that a CPU run counts the operator calls of the GPU's step.
+    options = {"fused": True, "capturable": True} if graph else {"foreach": True}
+    optimizer = torch.optim.Adam(params, lr=1e-4, **options)
     batch = random_batch(args.batch, args.height, args.width, device)
     autocast = autocast_of(name, device)
 
@@ -146,9 +153,13 @@ def bench_training(name: str, args, teacher_path: Path, device: torch.device, fl
     step()
     synchronize(device)
     first_step = time.perf_counter() - start
+    # Eager steps with Adam's state in place; they stand for the first warm-up steps.
+    probes = {"operators": operators_of_step(step)}
+    if args.memory:
+        probes["memory"] = tensor_memory_of_step(update, module, optimizer, batch, device)
     if graph:  # the peak then covers the capture, i.e. the graph's working set (replays allocate nothing)
         step = capture_step(step, update, optimizer)
-    for _ in range(args.warmup):
+    for _ in range(max(args.warmup - len(probes), 0)):
         step()
     synchronize(device)
     if device.type == "cuda" and not graph:  # steady state: the first steps' cuDNN algorithm search is not counted
@@ -163,6 +174,8 @@ def bench_training(name: str, args, teacher_path: Path, device: torch.device, fl
         "samples_per_s": round(args.batch / seconds, 2), "peak_mem_gib": None if peak is None else round(peak, 2),
         "tflop_per_step": round(flops / 1e12, 3), "achieved_tflops": round(flops / seconds / 1e12, 1),
     }
+    result.update(probes["operators"])
+    result.update(probes.get("memory", {}))
     peak_tf = peak_tflops(device)
     if peak_tf:
         result["mfu_vs_bf16_peak"] = round(flops / seconds / 1e12 / peak_tf, 4)
@@ -173,6 +186,28 @@ def bench_training(name: str, args, teacher_path: Path, device: torch.device, fl
     if args.profile:
         profile_step(step, name, device, Path(args.profile))
     return result
+
+
+def operators_of_step(step) -> dict:
+    """ATen operator calls of one eager step: all of them, those that launch a kernel (no views), and the kernel
+    operators called most."""
+    _, counts = count_operator_calls(step)
+    if "aten.convolution_backward" not in counts:
+        raise RuntimeError("the operator count of the step missed its backward pass")
+    kernels = kernel_operators(counts)
+    return {"ops_per_step": sum(counts.values()), "kernel_ops_per_step": sum(kernels.values()),
+            "top_kernel_ops": dict(kernels.most_common(8))}
+
+
+def tensor_memory_of_step(update, module: DepthModule, optimizer, batch: dict, device: torch.device) -> dict:
+    """Peak tensor memory of one steady-state step (forward, backward, Adam): the storages live when it starts
+    (parameters and buffers of every network, Adam's state, the batch; no gradients) plus the peak of the storages
+    the step creates (``peak_tensor_bytes``), in GiB."""
+    optimizer.zero_grad(set_to_none=True)
+    state = [t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t) and t.device == device]
+    resident = storage_bytes([*module.parameters(), *module.buffers(), *state, *batch.values()])
+    _, peak = peak_tensor_bytes(update)
+    return {"resident_gib": round(resident / 2**30, 3), "peak_tensor_gib": round((resident + peak) / 2**30, 3)}
 
 
 def capture_step(step, update, optimizer):
@@ -348,6 +383,8 @@ def main(argv=None) -> None:
     parser.add_argument("--offline-batch", type=int, default=16, help="centre frames per call of offline inference")
     parser.add_argument("--breakdown", action="store_true", help="also time the networks and the objective alone")
     parser.add_argument("--profile", metavar="DIR", help="write an operator table of one step per setting to DIR")
+    parser.add_argument("--memory", action="store_true",
+                        help="also measure the peak tensor memory of one step on any device (peak_tensor_gib)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda":

@@ -7,7 +7,7 @@ import torch
 from tcdepth.models.summary import (
     NO_KERNEL_OPERATORS,
     count_operator_calls,
-    kernel_operator_calls,
+    kernel_operators,
     peak_tensor_bytes,
     storage_bytes,
 )
@@ -31,14 +31,15 @@ def test_operator_calls_of_forward_and_backward():
         "aten.convolution_backward": 1,  # both gradients in one call
         "aten.detach": 2,  # AccumulateGrad of the two leaves
     })
-    assert kernel_operator_calls(counts) == 1 + 2 + 1 + 1 + 1  # convolution, 2 mul, sum, ones_like, conv backward
+    assert kernel_operators(counts) == Counter({"aten.convolution": 1, "aten.mul": 2, "aten.sum": 1,
+                                                "aten.ones_like": 1, "aten.convolution_backward": 1})
     assert x.grad.shape == x.shape and w.grad.shape == w.shape
 
 
-def test_no_kernel_operators_are_aten_operators():
+def test_no_kernel_operators_exist():
     for name in NO_KERNEL_OPERATORS:
         namespace, op = name.split(".")
-        assert namespace == "aten" and hasattr(torch.ops.aten, op), name
+        assert hasattr(getattr(torch.ops, namespace), op), name
 
 
 def test_peak_tensor_bytes_of_known_allocations():

@@ -81,15 +81,17 @@ def saved_for_backward(fn: Callable[[], Any]) -> tuple[Any, int]:
     return result, sum(storages.values())
 
 
-# ATen operators that only create tensor metadata (views, aliases, uninitialised allocations): none of them launches
-# a device kernel, so they are left out of ``kernel_operator_calls``.
+# Operators that only create or change tensor metadata (views, aliases, uninitialised allocations) or mark profiler
+# ranges: none of them launches a device kernel, so they are left out of ``kernel_operators``.
 NO_KERNEL_OPERATORS = frozenset({
     "aten.view", "aten._unsafe_view", "aten._reshape_alias", "aten.alias", "aten.detach", "aten.lift_fresh",
     "aten.slice", "aten.select", "aten.narrow", "aten.diagonal", "aten.unfold", "aten.as_strided",
     "aten.expand", "aten.transpose", "aten.t", "aten.permute", "aten.unsqueeze", "aten.squeeze",
     "aten.unbind", "aten.split", "aten.split_with_sizes", "aten.chunk", "aten.view_as_real", "aten.view_as_complex",
+    "aten.as_strided_", "aten.transpose_", "aten.t_", "aten.unsqueeze_", "aten.squeeze_",
     "aten.resolve_conj", "aten.resolve_neg",
     "aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty", "aten.new_empty_strided",
+    "profiler._record_function_enter_new", "profiler._record_function_exit",
 })
 
 
@@ -113,10 +115,10 @@ def count_operator_calls(fn: Callable[[], Any]) -> tuple[Any, Counter[str]]:
     return result, counter.counts
 
 
-def kernel_operator_calls(counts: Counter[str]) -> int:
-    """Calls in ``counts`` (from ``count_operator_calls``) of operators that launch a kernel (not in
+def kernel_operators(counts: Counter[str]) -> Counter[str]:
+    """The calls in ``counts`` (from ``count_operator_calls``) of operators that launch a kernel (those not in
     ``NO_KERNEL_OPERATORS``)."""
-    return sum(n for name, n in counts.items() if name not in NO_KERNEL_OPERATORS)
+    return Counter({name: n for name, n in counts.items() if name not in NO_KERNEL_OPERATORS})
 
 
 class _StorageTracker(TorchDispatchMode):
