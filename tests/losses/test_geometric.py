@@ -33,3 +33,14 @@ def test_cycle_mask_keeps_tied_zero_errors():
     errors = torch.zeros(1, 1, 4, 4)
     errors[..., 0, :] = 1.0
     assert cycle_mask(errors).sum().item() == 12
+
+
+def test_cycle_mask_thresholds_each_leading_batch_on_its_own():
+    low = torch.rand(1, 2, 1, 5, 5) * 0.1
+    high = 0.5 + torch.rand(1, 2, 1, 5, 5) * 0.1
+    errors = torch.cat([low, high])  # [2 batches, B=2, 1, 5, 5]
+    mask = cycle_mask(errors, keep=0.6)
+    assert mask.shape == errors.shape
+    for batch in range(2):
+        assert mask[batch].sum().item() == 30  # 60% of each batch's 50 pixels, not of the 100 together
+        assert torch.equal(mask[batch], cycle_mask(errors[batch], keep=0.6))

@@ -16,6 +16,7 @@ from tcdepth.losses import (
     reprojection_terms,
     tcdepth_loss,
 )
+from tcdepth.models.summary import saved_for_backward
 
 from .plane_scene import BASELINE, make_scene, translation_pose
 
@@ -186,6 +187,61 @@ def test_total_is_mean_over_scales_plus_reference():
     per_scale = sum(v for k, v in result.terms.items() if "/" in k)
     assert torch.allclose(result.total, per_scale / 4 + result.terms["reference"])
     assert torch.allclose(result.terms["total"], result.total)
+
+
+@pytest.mark.parametrize("scales_per_pass", [2, 4])
+@pytest.mark.parametrize("objective", ["tcdepth", "monodepth2"])
+def test_scales_computed_together_equal_each_scale_alone(objective, scales_per_pass):
+    """Scales warped and compared in one batch: every term and mask must be what a one-scale objective gives for
+    that scale (its own auto-mask, motion mask and cycle-mask quantile)."""
+    inputs, outputs, poses, teacher = _perturbed_scene()
+    if objective == "monodepth2":
+        outputs = {"disp": [d[:, 0] for d in outputs["disp"]]}
+
+    def run(scales):
+        config = LossConfig(scales=scales, reference_weight=0.0, scales_per_pass=scales_per_pass)
+        torch.manual_seed(0)
+        if objective == "monodepth2":
+            return monodepth2_loss(inputs, outputs, poses, config, return_masks=True)
+        return tcdepth_loss(inputs, outputs, poses, teacher, 0, config, return_masks=True)
+
+    together = run((0, 1, 2, 3))
+    for s in range(4):
+        alone = run((s,))
+        for key, value in alone.terms.items():
+            if key != "total":
+                assert torch.allclose(together.terms[key], value, rtol=1e-5, atol=0), key
+        for key, mask in alone.masks.items():
+            if key.startswith("automask"):  # tie noise is drawn for all scales at once
+                assert (together.masks[key] != mask).float().mean() < 1e-3, key
+            else:
+                assert torch.equal(together.masks[key], mask), key
+    assert len(together.masks) == (12 if objective == "tcdepth" else 4)
+
+
+@pytest.mark.parametrize("objective", ["tcdepth", "monodepth2"])
+def test_recomputation_keeps_gradients_and_frees_the_objectives_activations(objective):
+    inputs, outputs, poses, teacher = _perturbed_scene()
+    disps = [d.clone().requires_grad_() for d in outputs["disp"]]
+    if objective == "monodepth2":
+        outputs = {"disp": [d[:, 0] for d in disps]}
+    else:
+        outputs = {**outputs, "disp": disps}
+
+    def run(recompute):
+        config = LossConfig(recompute=recompute, scales_per_pass=2)
+        torch.manual_seed(0)
+        if objective == "monodepth2":
+            return monodepth2_loss(inputs, outputs, poses, config).total
+        return tcdepth_loss(inputs, outputs, poses, teacher, 0, config).total
+
+    kept, kept_bytes = saved_for_backward(lambda: run(False))
+    recomputed, recomputed_bytes = saved_for_backward(lambda: run(True))
+    assert torch.equal(kept, recomputed)
+    for a, b in zip(torch.autograd.grad(kept, disps), torch.autograd.grad(recomputed, disps), strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-8)
+    # only the inputs of each pass stay alive (the disparities, frames and intrinsics it reads)
+    assert recomputed_bytes < 0.2 * kept_bytes
 
 
 def test_reference_align_corners_bug_only_moves_the_geometric_term():

@@ -75,9 +75,10 @@ def test_decoder_width_survives_a_weights_file(tmp_path):
     assert loaded.reference_decoder.logits.conv.weight.shape == (64, 64, 3, 3)
 
 
-def test_recomputed_full_resolution_stage_gives_the_same_gradients_with_less_kept():
+@pytest.mark.parametrize("recompute_stages", [1, 4])
+def test_recomputed_stages_give_the_same_gradients_with_less_kept(recompute_stages):
     torch.manual_seed(0)
-    decoder = DepthDecoder.for_tcdepth((8, 8, 16), 16, width=0.25)
+    decoder = DepthDecoder.for_tcdepth((8, 8, 16), 16, width=0.25, recompute_stages=recompute_stages)
     features = [torch.rand(2, 8, 32, 48), torch.rand(2, 8, 16, 24), torch.rand(2, 16, 8, 12),
                 torch.rand(2, 16, 8, 12)]
     grads, kept = [], []
@@ -91,3 +92,5 @@ def test_recomputed_full_resolution_stage_gives_the_same_gradients_with_less_kep
     for name, grad in grads[0].items():
         torch.testing.assert_close(grad, grads[1][name], rtol=1e-5, atol=1e-6)
     assert kept[0] < kept[1]
+    if recompute_stages == 4:  # every stage recomputed: what stays is what enters each stage, not its maps
+        assert kept[0] < 0.1 * kept[1]

@@ -21,6 +21,12 @@ class LossConfig:
             loss than full-resolution texture does. Every term of a scale (photometric, auto-mask, smoothness,
             geometric, cycle and motion masks, consistency) is then computed at that scale's size; the teacher's
             depth is area-downsampled to it.
+        scales_per_pass: with ``"upsample"``, how many scales are warped and compared in one batch (one pass):
+            all four (default) launch a quarter of the per-pixel operators of one scale at a time, which is what
+            bounds a GPU step by the host; fewer keep less memory alive at once. Results do not depend on it.
+        recompute: recompute each pass in backward instead of keeping its intermediate maps (activation
+            checkpointing): the objective then holds the maps of one pass at a time, for a second forward of
+            the objective. Results do not depend on it.
         source_reduction: how the per-pixel photometric errors of the source frames combine, for the warped and
             the unwarped (auto-mask) sources alike: ``"min"`` (Monodepth2's minimum reprojection, the reference)
             or ``"mean"`` (Monodepth2's ``avg_reprojection``, SfMLearner). With forward camera motion the minimum
@@ -51,6 +57,8 @@ class LossConfig:
 
     scales: tuple[int, ...] = (0, 1, 2, 3)
     multiscale: Literal["upsample", "pyramid"] = "upsample"
+    scales_per_pass: int = 4
+    recompute: bool = False
     source_reduction: Literal["min", "mean"] = "min"
     ssim_weight: float = 0.85
     smoothness_weight: float = 1e-3
@@ -81,6 +89,8 @@ class LossConfig:
             fail("scales", "a non-empty list of distinct non-negative integers")
         if self.multiscale not in ("upsample", "pyramid"):
             fail("multiscale", "'upsample' or 'pyramid'")
+        if self.scales_per_pass < 1:
+            fail("scales_per_pass", "a positive number of scales")
         if self.source_reduction not in ("min", "mean"):
             fail("source_reduction", "'min' or 'mean'")
         if not 0.0 <= self.ssim_weight <= 1.0:

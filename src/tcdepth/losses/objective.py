@@ -9,10 +9,12 @@ each warp is one batched ``grid_sample``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from tcdepth.geometry import backproject, disp_to_depth, invert_rigid, project
 from tcdepth.losses.config import LossConfig
@@ -197,8 +199,9 @@ def tcdepth_loss(
 
     ``L_s`` = photometric (min-reprojection, auto-mask) + consistency with the teacher (motion epochs) +
     geometric (cycle-masked) + smoothness ``/ 2^s``. With ``config.multiscale == "upsample"`` every scale's
-    disparity is upsampled to ``H x W`` before warping (Monodepth2 v2 multiscale); with ``"pyramid"`` every term of
-    scale ``s`` is computed at ``H/2^s x W/2^s`` on ``color_{s}`` with ``K_{s}``.
+    disparity is upsampled to ``H x W`` before warping (Monodepth2 v2 multiscale), and ``scales_per_pass``
+    scales are warped and compared in one batch (:func:`_scale_groups`); with ``"pyramid"`` every term of scale ``s`` is computed at
+    ``H/2^s x W/2^s`` on ``color_{s}`` with ``K_{s}``.
 
     Args:
         inputs: batched sample with ``color_0`` ``[B,3,3,H,W]``, ``color_{s}`` per scale, ``K_0``, ``inv_K_0``
@@ -216,60 +219,9 @@ def tcdepth_loss(
         b, _, _, h, w = frames.shape
         T = _transforms(poses, b)
         full_views = _views(inputs, 0, (h, w), cfg)
-        full_teacher_depth = _teacher_depth(teacher_disp, cfg, epoch, (b, 1, h, w))
-        T_to_centre = invert_rigid(T) if cfg.use_geometric and cfg.use_cycle_mask else None
-        num_views = 3 if cfg.use_geometric else 1
-        terms: dict[str, torch.Tensor] = {}
-        masks: dict[str, torch.Tensor] = {}
-        total = frames.new_zeros(())
-        for s in cfg.scales:
-            disp = _scale_disp(outputs, s, (b, 3, 1, h >> s, w >> s))
-            views = _loss_views(inputs, s, cfg, full_views)
-            size = views.target.shape[-2:]
-            loss_disp = _upsample(disp[:, :num_views].flatten(0, 1), size).unflatten(0, (b, num_views))
-            depth = disp_to_depth(loss_disp, cfg.min_depth, cfg.max_depth)[1]
-            pix, depth_in_source, warped = _synthesise(depth[:, 0], views.sources, views.K, views.inv_K, T,
-                                                       cfg.align_corners)
-            reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight, cfg.source_reduction)
-            identity = views.identity
-            mask = automask(reprojection, identity) if cfg.use_automask else torch.ones_like(reprojection)
-            teacher_depth = None if full_teacher_depth is None else _downsample(full_teacher_depth, size)
-            static = None if teacher_depth is None else motion_mask(depth[:, 0], teacher_depth, cfg.motion_ratio)
-            scale_terms = {
-                "photometric": photometric_term(
-                    reprojection, identity, mask, cfg.photometric_normalisation,
-                    gate=static if cfg.motion_gating == "photometric" else None,
-                )
-            }
-            if cfg.smoothness_weight > 0:
-                colour = _scale_frames(inputs, s, disp.shape[-2:])[:, 0]
-                scale_terms["smoothness"] = cfg.smoothness_weight / 2**s * smoothness(disp[:, 0], colour)
-            if static is not None:
-                scale_terms["consistency"] = cfg.consistency_weight * consistency_term(
-                    depth[:, 0], teacher_depth, static
-                )
-                masks[f"motion_mask/{s}"] = static
-            if cfg.use_geometric:
-                source_depth = depth[:, 1:].transpose(0, 1)
-                sample_pix = misaligned_pixels(pix, *size) if cfg.reference_align_corners_bug else pix
-                interpolated = warp_frame(
-                    source_depth.flatten(0, 1), sample_pix.flatten(0, 1), "zeros", cfg.align_corners
-                ).unflatten(0, (2, b))
-                consistency = geometric_consistency(
-                    depth_in_source.clamp(cfg.min_depth, cfg.max_depth),
-                    interpolated.clamp(cfg.min_depth, cfg.max_depth),
-                )
-                cycles = None
-                if cfg.use_cycle_mask:
-                    errors = cycle_error(views.target, source_depth, pix, views.K, views.inv_K, T_to_centre,
-                                         cfg.ssim_weight, cfg.align_corners)
-                    cycles = torch.stack([cycle_mask(error, cfg.cycle_keep) for error in errors])
-                    masks[f"cycle_mask/{s}"] = cycles.squeeze(2).transpose(0, 1)
-                geo_mask = mask if static is None else mask * static
-                scale_terms["geometric"] = cfg.geometric_weight * geometric_term(consistency, geo_mask, cycles)
-            masks[f"automask/{s}"] = mask
-            total = total + sum(scale_terms.values()) / len(cfg.scales)
-            terms.update({f"{name}/{s}": value.detach() for name, value in scale_terms.items()})
+        teacher_depth = _teacher_depth(teacher_disp, cfg, epoch, (b, 1, h, w))
+        total, terms, masks = _sum_passes(
+            cfg, lambda group: _tcdepth_pass(inputs, outputs, group, cfg, full_views, T, teacher_depth))
         if cfg.reference_weight > 0:
             scaled = disp_to_depth(_scale_disp(outputs, 0, (b, 3, 1, h, w)), cfg.min_depth, cfg.max_depth)[0]
             coarse = _coarse_disp(outputs, (b, 3, 1))
@@ -286,8 +238,9 @@ def monodepth2_loss(
     """The single-frame Monodepth2 objective: min-reprojection, auto-mask and smoothness, mean over scales.
 
     The photometric loss is always Monodepth2's mean of ``min(r, r_id)`` (``config.photometric_normalisation``
-    is ignored); only ``scales``, ``multiscale``, ``source_reduction``, ``ssim_weight``, ``smoothness_weight``,
-    ``use_automask``, the depth range and ``align_corners`` of ``config`` apply.
+    is ignored); only ``scales``, ``multiscale``, ``scales_per_pass``, ``recompute``, ``source_reduction``,
+    ``ssim_weight``, ``smoothness_weight``, ``use_automask``, the depth range and ``align_corners`` of ``config``
+    apply.
 
     Args:
         inputs: batched sample with ``color_0`` ``[B,V,3,H,W]`` (frames ``[0, -1, 1]``), ``color_{s}``, ``K_0``,
@@ -301,25 +254,157 @@ def monodepth2_loss(
         b, _, _, h, w = frames.shape
         T = _transforms(poses, b)
         full_views = _views(inputs, 0, (h, w), cfg)
-        terms: dict[str, torch.Tensor] = {}
-        masks: dict[str, torch.Tensor] = {}
-        total = frames.new_zeros(())
-        for s in cfg.scales:
-            disp = _scale_disp(outputs, s, (b, 1, h >> s, w >> s))
-            views = _loss_views(inputs, s, cfg, full_views)
-            depth = disp_to_depth(_upsample(disp, views.target.shape[-2:]), cfg.min_depth, cfg.max_depth)[1]
-            warped = _synthesise(depth, views.sources, views.K, views.inv_K, T, cfg.align_corners)[2]
-            reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight, cfg.source_reduction)
-            mask = automask(reprojection, views.identity) if cfg.use_automask else torch.ones_like(reprojection)
-            scale_terms = {"photometric": photometric_term(reprojection, views.identity, mask, "min_mean")}
-            if cfg.smoothness_weight > 0:
-                colour = _scale_frames(inputs, s, disp.shape[-2:])[:, 0]
-                scale_terms["smoothness"] = cfg.smoothness_weight / 2**s * smoothness(disp, colour)
-            masks[f"automask/{s}"] = mask
-            total = total + sum(scale_terms.values()) / len(cfg.scales)
-            terms.update({f"{name}/{s}": value.detach() for name, value in scale_terms.items()})
+        total, terms, masks = _sum_passes(
+            cfg, lambda group: _monodepth2_pass(inputs, outputs, group, cfg, full_views, T))
         terms["total"] = total.detach()
     return LossResult(total, terms, masks if return_masks else {})
+
+
+_ScaleResult = tuple[int, dict[str, torch.Tensor], dict[str, torch.Tensor]]  # scale, its terms, its masks
+
+
+def _sum_passes(cfg: LossConfig, run_pass: Callable[[tuple[int, ...]], list[_ScaleResult]]):
+    """``(total, terms, masks)`` of the multiscale objective: ``run_pass(group)`` computes the terms of every scale
+    of a group (:func:`_scale_groups`); each pass is recomputed in backward when ``cfg.recompute``."""
+    terms: dict[str, torch.Tensor] = {}
+    masks: dict[str, torch.Tensor] = {}
+    total = 0.0
+    for group in _scale_groups(cfg):
+        if cfg.recompute and torch.is_grad_enabled():
+            results = checkpoint(run_pass, group, use_reentrant=False)
+        else:
+            results = run_pass(group)
+        for s, scale_terms, scale_masks in results:
+            total = total + sum(scale_terms.values()) / len(cfg.scales)
+            terms.update({f"{name}/{s}": value.detach() for name, value in scale_terms.items()})
+            masks.update(scale_masks)
+    return total, terms, masks
+
+
+def _tcdepth_pass(inputs: dict, outputs: dict, group: tuple[int, ...], cfg: LossConfig, full_views: _Views,
+                  T: torch.Tensor, full_teacher_depth: torch.Tensor | None) -> list[_ScaleResult]:
+    """The TC-Depth terms ``L_s`` of the scales of ``group``, computed in one batch (``T``: ``[F,B,4,4]``;
+    ``full_teacher_depth``: ``[B,1,H,W]`` or None outside the motion epochs)."""
+    b, _, _, h, w = inputs["color_0"].shape
+    n = len(group)
+    num_views = 3 if cfg.use_geometric else 1
+    disps = [_scale_disp(outputs, s, (b, 3, 1, h >> s, w >> s)) for s in group]
+    warped = _warp_scales(inputs, [d[:, :num_views] for d in disps], group, cfg, full_views, T)
+    centre_depth = warped.depth[:, 0]
+    teacher_depth = static = None
+    if full_teacher_depth is not None:
+        teacher_depth = _downsample(full_teacher_depth, warped.views.target.shape[-2:]).repeat(n, 1, 1, 1)
+        static = motion_mask(centre_depth, teacher_depth, cfg.motion_ratio)
+    geo_mask = warped.mask if static is None else warped.mask * static
+    consistency, cycles = _geometric_maps(warped, T, cfg) if cfg.use_geometric else (None, None)
+    per_scale = zip(group, disps, warped.reprojection.chunk(n), warped.views.identity.chunk(n), warped.mask.chunk(n),
+                    _chunks(static, n), _chunks(centre_depth, n), _chunks(teacher_depth, n), _chunks(geo_mask, n),
+                    _chunks(consistency, n, dim=1), _chunks(cycles, n, dim=1), strict=True)
+    results = []
+    for s, disp, reprojection, identity, mask, static_s, depth_s, teacher_s, geo_s, consistency_s, cycles_s \
+            in per_scale:
+        scale_terms = {
+            "photometric": photometric_term(
+                reprojection, identity, mask, cfg.photometric_normalisation,
+                gate=static_s if cfg.motion_gating == "photometric" else None,
+            )
+        }
+        scale_masks = {f"automask/{s}": mask}
+        if cfg.smoothness_weight > 0:
+            colour = _scale_frames(inputs, s, disp.shape[-2:])[:, 0]
+            scale_terms["smoothness"] = cfg.smoothness_weight / 2**s * smoothness(disp[:, 0], colour)
+        if static_s is not None:
+            scale_terms["consistency"] = cfg.consistency_weight * consistency_term(depth_s, teacher_s, static_s)
+            scale_masks[f"motion_mask/{s}"] = static_s
+        if consistency_s is not None:
+            scale_terms["geometric"] = cfg.geometric_weight * geometric_term(consistency_s, geo_s, cycles_s)
+        if cycles_s is not None:
+            scale_masks[f"cycle_mask/{s}"] = cycles_s.squeeze(2).transpose(0, 1)
+        results.append((s, scale_terms, scale_masks))
+    return results
+
+
+def _monodepth2_pass(inputs: dict, outputs: dict, group: tuple[int, ...], cfg: LossConfig, full_views: _Views,
+                     T: torch.Tensor) -> list[_ScaleResult]:
+    """The Monodepth2 terms of the scales of ``group``, computed in one batch (``T``: ``[F,B,4,4]``)."""
+    b, _, _, h, w = inputs["color_0"].shape
+    n = len(group)
+    disps = [_scale_disp(outputs, s, (b, 1, h >> s, w >> s)) for s in group]
+    warped = _warp_scales(inputs, [d.unsqueeze(1) for d in disps], group, cfg, full_views, T)
+    per_scale = zip(group, disps, warped.reprojection.chunk(n), warped.views.identity.chunk(n), warped.mask.chunk(n),
+                    strict=True)
+    results = []
+    for s, disp, reprojection, identity, mask in per_scale:
+        scale_terms = {"photometric": photometric_term(reprojection, identity, mask, "min_mean")}
+        if cfg.smoothness_weight > 0:
+            colour = _scale_frames(inputs, s, disp.shape[-2:])[:, 0]
+            scale_terms["smoothness"] = cfg.smoothness_weight / 2**s * smoothness(disp, colour)
+        results.append((s, scale_terms, {f"automask/{s}": mask}))
+    return results
+
+
+def _scale_groups(cfg: LossConfig) -> list[tuple[int, ...]]:
+    """Scales whose per-pixel terms are computed in one pass, stacked on the batch axis: ``cfg.scales_per_pass``
+    consecutive scales when every scale is compared at full resolution (``"upsample"``: one warp, one photometric
+    error, one cycle check per pass instead of per scale), else one scale per pass (``"pyramid"``: sizes differ)."""
+    size = cfg.scales_per_pass if cfg.multiscale == "upsample" else 1
+    return [cfg.scales[i:i + size] for i in range(0, len(cfg.scales), size)]
+
+
+class _WarpedScales(NamedTuple):
+    """The per-pixel photometric terms of a group of ``n`` scales, stacked scale-major on the batch axis
+    (``n*B``): ``views`` repeated ``n`` times, ``depth`` ``[n*B,V,1,h,w]`` at the group's size, ``pix``
+    ``[F,n*B,h,w,2]`` and ``depth_in_source`` ``[F,n*B,1,h,w]`` of the centre frame, ``reprojection`` and
+    auto-``mask`` ``[n*B,1,h,w]``."""
+
+    views: _Views
+    depth: torch.Tensor
+    pix: torch.Tensor
+    depth_in_source: torch.Tensor
+    reprojection: torch.Tensor
+    mask: torch.Tensor
+
+
+def _warp_scales(inputs: dict, disps: list[torch.Tensor], group: tuple[int, ...], cfg: LossConfig,
+                 full_views: _Views, T: torch.Tensor) -> _WarpedScales:
+    """Depth of every scale of ``group`` (``disps``: ``[B,V,1,h_s,w_s]`` each) at the group's size, the centre
+    frame reprojected into the sources with it (``T``: ``[F,B,4,4]``), the reprojection error and the auto-mask."""
+    n, (b, v) = len(group), disps[0].shape[:2]
+    views = _loss_views(inputs, group[0], cfg, full_views).repeat(n)
+    size = views.target.shape[-2:]
+    loss_disp = torch.cat([_upsample(d.flatten(0, 1), size) for d in disps]).unflatten(0, (n * b, v))
+    depth = disp_to_depth(loss_disp, cfg.min_depth, cfg.max_depth)[1]
+    pix, depth_in_source, warped = _synthesise(depth[:, 0], views.sources, views.K, views.inv_K,
+                                               T.repeat(1, n, 1, 1), cfg.align_corners)
+    reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight, cfg.source_reduction)
+    mask = automask(reprojection, views.identity) if cfg.use_automask else torch.ones_like(reprojection)
+    return _WarpedScales(views, depth, pix, depth_in_source, reprojection, mask)
+
+
+def _geometric_maps(warped: _WarpedScales, T: torch.Tensor, cfg: LossConfig):
+    """Geometric consistency ``g_f`` ``[F,n*B,1,h,w]`` of a scale group and its cycle masks (same shape, each
+    scale thresholded over its own batch; None without cycle masking). ``T``: ``[F,B,4,4]``."""
+    views, depth, pix = warped.views, warped.depth, warped.pix
+    n = depth.shape[0] // T.shape[1]
+    source_depth = depth[:, 1:].transpose(0, 1)
+    sample_pix = misaligned_pixels(pix, *views.target.shape[-2:]) if cfg.reference_align_corners_bug else pix
+    interpolated = warp_frame(
+        source_depth.flatten(0, 1), sample_pix.flatten(0, 1), "zeros", cfg.align_corners
+    ).unflatten(0, source_depth.shape[:2])
+    consistency = geometric_consistency(
+        warped.depth_in_source.clamp(cfg.min_depth, cfg.max_depth),
+        interpolated.clamp(cfg.min_depth, cfg.max_depth),
+    )
+    if not cfg.use_cycle_mask:
+        return consistency, None
+    errors = cycle_error(views.target, source_depth, pix, views.K, views.inv_K, invert_rigid(T).repeat(1, n, 1, 1),
+                         cfg.ssim_weight, cfg.align_corners)
+    return consistency, cycle_mask(errors.unflatten(1, (n, -1)), cfg.cycle_keep).flatten(1, 2)
+
+
+def _chunks(tensor: torch.Tensor | None, n: int, dim: int = 0) -> list[torch.Tensor | None]:
+    """``tensor`` split into the ``n`` scales of a group along ``dim``, or ``n`` Nones."""
+    return [None] * n if tensor is None else list(tensor.chunk(n, dim))
 
 
 def _synthesise(centre_depth, sources, K, inv_K, T, align_corners):
@@ -352,6 +437,13 @@ class _Views(NamedTuple):
     target: torch.Tensor
     sources: torch.Tensor
     identity: torch.Tensor
+
+    def repeat(self, n: int) -> _Views:
+        """The views of ``n`` copies of the batch, stacked on the batch axis (themselves when ``n == 1``)."""
+        if n == 1:
+            return self
+        return _Views(self.K.repeat(n, 1, 1), self.inv_K.repeat(n, 1, 1), self.target.repeat(n, 1, 1, 1),
+                      self.sources.repeat(1, n, 1, 1, 1), self.identity.repeat(n, 1, 1, 1))
 
 
 def _views(inputs: dict, scale: int, size, cfg: LossConfig) -> _Views:

@@ -41,6 +41,9 @@ class ModelConfig:
         num_reference_bins: disparity bins of the reference decoder.
         decoder_width: width multiplier (0 < w <= 1) of the depth decoder's stages (128, 64, 32, 16) and of the
             reference decoder's hidden layer (256); 1.0 is the paper's decoders.
+        decoder_recompute_stages: finest stages of the depth decoder recomputed in backward during training
+            instead of keeping their activations (1: the full-resolution stage; 4 / 5: every stage of the TC-Depth /
+            Monodepth2 decoder). Same results; less memory for more compute (benchmarks/README.md).
     """
 
     architecture: Literal["tcdepth", "monodepth2"] = "tcdepth"
@@ -62,6 +65,7 @@ class ModelConfig:
     max_depth: float = 100.0
     num_reference_bins: int = 256
     decoder_width: float = 1.0
+    decoder_recompute_stages: int = 1
 
     def __post_init__(self):
         if self.architecture not in ("tcdepth", "monodepth2"):
@@ -102,6 +106,8 @@ class ModelConfig:
             raise ConfigError(f"model.num_reference_bins: expected >= 2, got {self.num_reference_bins}")
         if not 0.0 < self.decoder_width <= 1.0:
             raise ConfigError(f"model.decoder_width: expected 0 < w <= 1, got {self.decoder_width}")
+        if self.decoder_recompute_stages < 0:
+            raise ConfigError(f"model.decoder_recompute_stages: expected >= 0, got {self.decoder_recompute_stages}")
 
 
 def upgrade_model_config(values: dict) -> dict:

@@ -31,12 +31,15 @@ class DepthDecoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, skip_channels: tuple[int, ...], stages: tuple[DecoderStage, ...],
-                 upsample_mode: str = "bilinear"):
+                 upsample_mode: str = "bilinear", recompute_stages: int = 1):
         super().__init__()
         if upsample_mode not in ("bilinear", "nearest"):
             raise ValueError(f"upsample_mode must be 'bilinear' or 'nearest', got {upsample_mode!r}")
+        if recompute_stages < 0:
+            raise ValueError(f"recompute_stages must be >= 0, got {recompute_stages}")
         self.stages = stages
         self.upsample_mode = upsample_mode
+        self.recompute_stages = recompute_stages
         self.pre = nn.ModuleList()
         self.post = nn.ModuleList()
         ch = in_channels
@@ -49,37 +52,38 @@ class DepthDecoder(nn.Module):
 
     @classmethod
     def for_tcdepth(cls, skip_channels: tuple[int, int, int], ctx_channels: int,
-                    upsample_mode: str = "bilinear", width: float = 1.0) -> DepthDecoder:
+                    upsample_mode: str = "bilinear", width: float = 1.0, recompute_stages: int = 1) -> DepthDecoder:
         """Decoder of TC-Depth on ``[skip@1/2, skip@1/4, skip@1/8, fused ctx@1/8]`` (spec 1.4).
 
         ``width`` scales the stage widths 128, 64, 32, 16 (:func:`scaled_channels`; 1.0 is the paper's decoder).
         """
         stages = tuple(DecoderStage(scaled_channels(channels, width), upsample, skip) for channels, upsample, skip
                        in ((128, False, 2), (64, True, 1), (32, True, 0), (16, True, None)))
-        return cls(ctx_channels, skip_channels, stages, upsample_mode)
+        return cls(ctx_channels, skip_channels, stages, upsample_mode, recompute_stages)
 
     @classmethod
-    def for_monodepth2(cls, num_ch_enc: tuple[int, ...], upsample_mode: str = "nearest") -> DepthDecoder:
+    def for_monodepth2(cls, num_ch_enc: tuple[int, ...], upsample_mode: str = "nearest",
+                       recompute_stages: int = 1) -> DepthDecoder:
         """Monodepth2's decoder on the five ResNet features (1/2 .. 1/32)."""
         stages = (DecoderStage(256, True, 3), DecoderStage(128, True, 2), DecoderStage(64, True, 1),
                   DecoderStage(32, True, 0), DecoderStage(16, True, None))
-        return cls(num_ch_enc[-1], tuple(num_ch_enc[:-1]), stages, upsample_mode)
+        return cls(num_ch_enc[-1], tuple(num_ch_enc[:-1]), stages, upsample_mode, recompute_stages)
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         """``features``: the skips in the order the stages index them, then the deepest feature last.
 
-        In training, the last (full-resolution) stage is recomputed in backward instead of keeping its activations
-        (``torch.utils.checkpoint``; the stages have no batch norm, so the result is identical): this saves its
-        full-resolution activations for the cost of re-running one cheap stage.
+        In training, the last ``recompute_stages`` stages (finest first; default: the full-resolution one) are
+        recomputed in backward instead of keeping their activations (``torch.utils.checkpoint``; the stages have
+        no batch norm, so the result is identical): memory for a second forward of those stages.
 
         Returns:
             disparities ``[B,1,H/2^s,W/2^s]`` for s = 0..3 (finest first), in ``(0, 1)``.
         """
         x = features[-1]
         disps = []
-        last = len(self.stages) - 1
+        first_recomputed = len(self.stages) - self.recompute_stages
         for index in range(len(self.stages)):
-            if index == last and self.training and torch.is_grad_enabled():
+            if index >= first_recomputed and self.training and torch.is_grad_enabled():
                 x, disp = checkpoint(self._stage, index, x, features, use_reentrant=False)
             else:
                 x, disp = self._stage(index, x, features)

@@ -39,7 +39,8 @@ def build_model(cfg: ModelConfig) -> TCDepth | Monodepth2:
         encoder = ResNetEncoder(int(cfg.encoder.removeprefix("resnet")))
         if cfg.pretrained is not None:
             load_pretrained(encoder, cfg.pretrained)
-        return Monodepth2(encoder, DepthDecoder.for_monodepth2(encoder.num_ch_enc, cfg.upsample_mode))
+        return Monodepth2(encoder, DepthDecoder.for_monodepth2(encoder.num_ch_enc, cfg.upsample_mode,
+                                                                     cfg.decoder_recompute_stages))
     encoder = build_context_encoder(cfg)
     st_module = SpatialTemporalModule(encoder.num_ch_ctx, cfg.num_blocks, cfg.use_spatial, cfg.use_temporal,
                                       cfg.sigma, cfg.gamma_init, cfg.temporal_reduction, cfg.attention_impl,
@@ -47,7 +48,7 @@ def build_model(cfg: ModelConfig) -> TCDepth | Monodepth2:
     reference = ReferenceDecoder(encoder.num_ch_ctx, cfg.num_reference_bins, cfg.min_depth, cfg.max_depth,
                                  cfg.decoder_width)
     decoder = DepthDecoder.for_tcdepth(encoder.num_ch_skips, encoder.num_ch_ctx, cfg.upsample_mode,
-                                       cfg.decoder_width)
+                                       cfg.decoder_width, cfg.decoder_recompute_stages)
     return TCDepth(encoder, st_module, reference, decoder)
 
 
