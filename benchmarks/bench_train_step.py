@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from tcdepth.config import apply_overrides, from_dict, to_dict
 from tcdepth.geometry import intrinsics_at_scale, invert_intrinsics, make_intrinsics
 from tcdepth.inference.cuda_graph import CudaGraphed
 from tcdepth.losses import tcdepth_loss
@@ -82,13 +83,15 @@ def random_batch(batch: int, height: int, width: int, device: torch.device) -> d
     return out
 
 
-def build_module(setting: str, teacher_path: Path, device: torch.device) -> DepthModule:
+def build_module(setting: str, teacher_path: Path, device: torch.device, overrides: list[str]) -> DepthModule:
+    """The paper model in ``setting`` with the experiment ``overrides`` (``section.key=value``) applied on top."""
     _, impl, channels_last, _ = SETTINGS[setting]
     cfg = ExperimentConfig(
         model=ModelConfig(encoder="drn_c_26", attention_impl=impl),
         train=TrainConfig(teacher=TeacherConfig(mode="checkpoint", path=str(teacher_path)),
                           channels_last=channels_last),
     )
+    cfg = from_dict(ExperimentConfig, apply_overrides(to_dict(cfg), overrides))
     return DepthModule(cfg).to(device)
 
 
@@ -116,7 +119,7 @@ def autocast_of(setting: str, device: torch.device):
 
 def count_step_flops(args, teacher_path: Path, device: torch.device) -> int:
     """FLOPs of one training step (forward and backward, every network and loss), counted on an eager module."""
-    module = build_module("bf16_channels_last", teacher_path, device).train()
+    module = build_module("bf16_channels_last", teacher_path, device, args.set).train()
     batch = random_batch(args.batch, args.height, args.width, device)
     with FlopCounterMode(display=False) as counter:
         with autocast_of("bf16_channels_last", device)():
@@ -130,7 +133,7 @@ def bench_training(name: str, args, teacher_path: Path, device: torch.device, fl
     if graph and device.type != "cuda":
         raise ValueError(f"setting {name} needs a CUDA device")
     release_memory(device)
-    module = build_module(name, teacher_path, device).train()
+    module = build_module(name, teacher_path, device, args.set).train()
     params = [p for p in module.parameters() if p.requires_grad]
     # A captured step needs an optimizer whose step stays on the GPU (capturable); eager runs use Adam's default on
     # CUDA (foreach) on every device, so that a CPU run counts the operator calls of the GPU's step.
@@ -169,7 +172,7 @@ def bench_training(name: str, args, teacher_path: Path, device: torch.device, fl
     result = {
         "bench": "train_step", "setting": name, "device": device_name(device), "torch": torch.__version__,
         "dtype": str(dtype or torch.float32).replace("torch.", ""), "attention": impl, "channels_last": channels_last,
-        "cuda_graph": graph, "batch": args.batch, "resolution": f"{args.height}x{args.width}",
+        "cuda_graph": graph, "overrides": args.set, "batch": args.batch, "resolution": f"{args.height}x{args.width}",
         "first_step_s": round(first_step, 2), "s_per_step": round(seconds, 4),
         "samples_per_s": round(args.batch / seconds, 2), "peak_mem_gib": None if peak is None else round(peak, 2),
         "tflop_per_step": round(flops / 1e12, 3), "achieved_tflops": round(flops / seconds / 1e12, 1),
@@ -383,6 +386,9 @@ def main(argv=None) -> None:
     parser.add_argument("--offline-batch", type=int, default=16, help="centre frames per call of offline inference")
     parser.add_argument("--breakdown", action="store_true", help="also time the networks and the objective alone")
     parser.add_argument("--profile", metavar="DIR", help="write an operator table of one step per setting to DIR")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="experiment settings on top of every setting, e.g. loss.scales_per_pass=4 "
+                             "loss.recompute=true model.decoder_recompute_stages=4")
     parser.add_argument("--memory", action="store_true",
                         help="also measure the peak tensor memory of one step on any device (peak_tensor_gib)")
     args = parser.parse_args(argv)

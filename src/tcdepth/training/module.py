@@ -67,7 +67,11 @@ class DepthModule(L.LightningModule):
         if self.teacher is not None and self.cfg.train.teacher.mode == "joint":
             params += list(self.teacher.parameters())
         t = self.cfg.train
-        optimizer = torch.optim.Adam(params, lr=t.learning_rate, betas=t.betas, weight_decay=t.weight_decay)
+        # On a GPU, fused Adam updates every parameter in one kernel launch instead of a few per parameter group
+        # (the eager step is bound by the host's launches); elsewhere PyTorch's default implementation.
+        fused = True if self.device.type == "cuda" else None
+        optimizer = torch.optim.Adam(params, lr=t.learning_rate, betas=t.betas, weight_decay=t.weight_decay,
+                                     fused=fused)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=t.milestones, gamma=t.gamma)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
