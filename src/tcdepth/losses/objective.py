@@ -200,8 +200,8 @@ def tcdepth_loss(
     ``L_s`` = photometric (min-reprojection, auto-mask) + consistency with the teacher (motion epochs) +
     geometric (cycle-masked) + smoothness ``/ 2^s``. With ``config.multiscale == "upsample"`` every scale's
     disparity is upsampled to ``H x W`` before warping (Monodepth2 v2 multiscale), and ``scales_per_pass``
-    scales are warped and compared in one batch (:func:`_scale_groups`); with ``"pyramid"`` every term of scale ``s`` is computed at
-    ``H/2^s x W/2^s`` on ``color_{s}`` with ``K_{s}``.
+    scales are warped and compared in one batch (:func:`_scale_groups`); with ``"pyramid"`` every term of scale
+    ``s`` is computed at ``H/2^s x W/2^s`` on ``color_{s}`` with ``K_{s}``.
 
     Args:
         inputs: batched sample with ``color_0`` ``[B,3,3,H,W]``, ``color_{s}`` per scale, ``K_0``, ``inv_K_0``
