@@ -112,9 +112,13 @@ def time_steps(step, device: torch.device, warmup: int, iters: int) -> float:
 
 
 def autocast_of(setting: str, device: torch.device):
-    dtype = SETTINGS[setting][0]
-    # No cast cache: a CUDA graph capture must not keep casts made outside it (and one step casts each weight once).
-    return (lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=False)) if dtype else contextlib.nullcontext
+    """The setting's autocast context factory. Eager settings cache the casts of the weights within a forward, as
+    Lightning's mixed precision does; a CUDA graph capture must not keep casts made outside it, so it runs
+    without the cache."""
+    dtype, _, _, graph = SETTINGS[setting]
+    if dtype is None:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=not graph)
 
 
 def count_step_flops(args, teacher_path: Path, device: torch.device) -> int:
@@ -307,28 +311,27 @@ def inference_modes(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, d
     by that number). Returns ``{mode: (fn, frames per call)}``."""
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
     size = (args.height, args.width)
-    with torch.no_grad():
-        cache = [f.unflatten(0, (1, 3)) for f in model.encode(frames.flatten(0, 1))]
 
-    def encode(image):
+    def frame_context(images, K_):
+        # everything that depends on one frame alone (TCDepth.frame_context), as the Predictor computes per frame
         with torch.no_grad(), autocast():
-            return model.encode(image)
+            return model.frame_context(model.encode(images), K_, size)
 
-    def decode(*features_and_K):
-        *features, K_ = features_and_K
+    def decode(*context):
         with torch.no_grad(), autocast():
-            return model.decode_from_features(features, K_, size, decode_views=(0,))["disp"][0]
+            return model.decode_from_context(context, decode_views=(0,))["disp"][0]
 
     def naive():
         with torch.no_grad(), autocast():
             return model(frames, K)
 
-    def streaming_with(encode_fn, decode_fn):
-        # One new frame per output: encode it, reuse the two cached frames' features, decode the centre only.
+    cache = [c.unflatten(0, (1, 3)) for c in frame_context(frames.flatten(0, 1), K.expand(3, 3, 3))]
+
+    def streaming_with(context_fn, decode_fn):
+        # One new frame per output: its context, the two cached frames' contexts, the centre decoded.
         def run():
-            new = encode_fn(frames[:, 2])
-            feats = [torch.cat([c[:, :2], n.unsqueeze(1)], dim=1) for c, n in zip(cache, new, strict=True)]
-            return decode_fn(*feats, K)
+            new = context_fn(frames[:, 2], K)
+            return decode_fn(*[torch.cat([c[:, :2], n.unsqueeze(1)], dim=1) for c, n in zip(cache, new, strict=True)])
         return run
 
     clip = torch.rand(args.offline_batch + 2, 3, args.height, args.width, device=device)
@@ -336,13 +339,13 @@ def inference_modes(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, d
     triplets = torch.stack([centres, centres - 1, centres + 1], dim=1)  # views (0, -1, +1) of each centre
 
     def offline():
-        # A clip encoded in one batch, then every centre decoded in one batch from the gathered triplet features.
-        features = encode(clip)
-        return decode(*[f[triplets] for f in features], K.expand(args.offline_batch, 3, 3))
+        # A clip's frame contexts in one batch, then every centre decoded in one batch from the gathered contexts.
+        context = frame_context(clip, K.expand(clip.shape[0], 3, 3))
+        return decode(*[c[triplets] for c in context])
 
-    modes = {"naive_triplet": (naive, 1), "streaming": (streaming_with(encode, decode), 1)}
+    modes = {"naive_triplet": (naive, 1), "streaming": (streaming_with(frame_context, decode), 1)}
     if device.type == "cuda":
-        modes["streaming_cuda_graph"] = (streaming_with(CudaGraphed(encode), CudaGraphed(decode)), 1)
+        modes["streaming_cuda_graph"] = (streaming_with(CudaGraphed(frame_context), CudaGraphed(decode)), 1)
     modes[f"offline_batch{args.offline_batch}"] = (offline, args.offline_batch)
     return modes
 

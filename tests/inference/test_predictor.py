@@ -54,11 +54,17 @@ def test_run_dir_gives_network_size_and_pose_net(tiny):
     assert tiny.pose_net is not None and not tiny.single_frame
 
 
-def test_streaming_equals_naive_triplets_with_mirrored_ends(tiny):
+@pytest.mark.parametrize("attention_impl", ["chunked", "dense"])
+def test_streaming_equals_naive_triplets_with_mirrored_ends(run_dir, attention_impl):
+    """Streaming computes each frame's context (coarse depth, attention kernel, first spatial block) once and
+    restacks it for the three triplets of the frame; the naive forward computes every triplet from its images."""
+    predictor = Predictor.from_checkpoint(run_dir, intrinsics=CAMERA)
+    predictor.depth_net.st_module.impl = attention_impl  # the dense kernel's weights are part of the context
     frames = clip_frames(5)
-    results = tiny.predict(frames)
+    results = predictor.predict(frames)
     assert [r.index for r in results] == [0, 1, 2, 3, 4]
-    expected = naive_depths(tiny.depth_net, tiny.model_cfg, frames, [(1, 1), (0, 2), (1, 3), (2, 4), (3, 3)])
+    expected = naive_depths(predictor.depth_net, predictor.model_cfg, frames,
+                            [(1, 1), (0, 2), (1, 3), (2, 4), (3, 3)])
     for result, reference in zip(results, expected, strict=True):
         assert result.depth.shape == (FRAME_HEIGHT, FRAME_WIDTH)
         np.testing.assert_allclose(result.depth, reference, rtol=1e-4)

@@ -114,3 +114,25 @@ def test_st_module_builds_maps_only_when_asked_and_rejects_missing_points():
     torch.testing.assert_close(attention["spatial"], attention["spatial"].transpose(1, 2))
     with pytest.raises(ValueError, match="points"):
         module(x, None)
+
+
+def test_st_module_per_frame_then_across_frames_is_the_same_for_both_kernels_and_any_frame_order():
+    """Dense (weights built in the frames' pass and handed on in the kernel state) and chunked (weights
+    recomputed from the points) kernels are two evaluations of one formula; computing the frames' part in a
+    different order and restacking it must not matter either."""
+    torch.manual_seed(0)
+    module = SpatialTemporalModule(16, num_blocks=3, reduction=4).eval()
+    x = torch.randn(2, 3, 16, 4, 5)
+    points = torch.randn(6, 20, 3) + torch.tensor([0.0, 0.0, 4.0])
+    outputs = {}
+    for impl in ("dense", "chunked"):
+        module.impl = impl
+        with torch.no_grad():
+            outputs[impl] = module(x, points)[0]
+            # the frames one by one, in reverse order, restacked into the triplets
+            parts = [module.per_frame(x.flatten(0, 1)[i:i + 1], points[i:i + 1]) for i in reversed(range(6))][::-1]
+            first = torch.cat([p[0] for p in parts]).unflatten(0, (2, 3))
+            state = [torch.cat(tensors) for tensors in zip(*(p[1] for p in parts), strict=True)]
+            torch.testing.assert_close(module.across_frames(first, state)[0], outputs[impl])
+    assert len(state) == 1  # chunked: the points only; dense also hands on its weights
+    torch.testing.assert_close(outputs["dense"], outputs["chunked"], rtol=1e-5, atol=1e-5)

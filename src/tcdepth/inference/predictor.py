@@ -2,8 +2,9 @@
 
 TC-Depth looks at the previous and the next frame, so in streaming mode :meth:`Predictor.push` returns the depth of
 the *previous* frame once its successor has arrived (one frame of latency), and :meth:`Predictor.flush` returns the
-last one. Each frame is encoded once; its features are reused by the three triplets that contain it, and only the
-centre frame is decoded. A Monodepth2 (single-frame) checkpoint answers every push at once.
+last one. Each frame is encoded once, with everything else that depends on it alone (coarse depth, attention kernel,
+first spatial attention block: ``TCDepth.frame_context``); that is reused by the three triplets that contain it, and
+only the centre frame is decoded. A Monodepth2 (single-frame) checkpoint answers every push at once.
 
 Sequence ends (the first frame has no predecessor, the last no successor) follow ``end_mode``:
 
@@ -79,7 +80,7 @@ class _Frame:
     index: int
     image: np.ndarray
     network_input: torch.Tensor  # [1,3,H,W]
-    features: list[torch.Tensor] | None  # encoder outputs, each [1,C,h,w]
+    context: list[torch.Tensor] | None  # TCDepth.frame_context of the frame, each [1,...]
 
 
 def _as_rgb_array(frame) -> np.ndarray:
@@ -245,8 +246,8 @@ class Predictor:
         resized = Image.fromarray(image).resize((self.width, self.height), Image.Resampling.LANCZOS)
         tensor = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
         tensor = tensor.to(self.device)
-        features = None if self.single_frame else self._encode(tensor)
-        entry = _Frame(self._pushed, image, tensor, features)
+        context = None if self.single_frame else self._encode(tensor, self._K_net[None])
+        entry = _Frame(self._pushed, image, tensor, context)
         self._pushed += 1
         return entry
 
@@ -270,21 +271,22 @@ class Predictor:
         neighbours = self._fill_ends(centre, previous, next_frame)
         if neighbours is None:
             return None
-        features = [torch.stack(level, dim=1) for level in
-                    zip(centre.features, neighbours[0].features, neighbours[1].features, strict=True)]
-        return self._result(centre, self._decode_centre(*features, self._K_net[None]))
+        context = [torch.stack(part, dim=1) for part in
+                   zip(centre.context, neighbours[0].context, neighbours[1].context, strict=True)]
+        return self._result(centre, self._decode_centre(*context))
 
     # The per-frame network calls: plain functions of tensors, so that they can be replayed as CUDA graphs.
-    def _encode_eager(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """``[1,3,H,W]`` -> encoder features of the frame."""
+    def _encode_eager(self, image: torch.Tensor, K: torch.Tensor) -> list[torch.Tensor]:
+        """``[1,3,H,W]``, ``K [1,3,3]`` -> the frame's context (``TCDepth.frame_context``: encoder features, coarse
+        depth, attention kernel, first spatial block), computed once per frame."""
         with self._autocast():
-            return self.depth_net.encode(image)
+            features = self.depth_net.encode(image)
+            return self.depth_net.frame_context(features, K, (self.height, self.width))
 
-    def _decode_eager(self, *features_and_K: torch.Tensor) -> torch.Tensor:
-        """Triplet features ``[1,3,C,h,w]`` per level, then ``K [1,3,3]`` -> centre disparity ``[1,1,H,W]``."""
-        *features, K = features_and_K
+    def _decode_eager(self, *context: torch.Tensor) -> torch.Tensor:
+        """The triplet's contexts stacked ``[1,3,...]`` -> centre disparity ``[1,1,H,W]``."""
         with self._autocast():
-            out = self.depth_net.decode_from_features(features, K, (self.height, self.width), decode_views=(0,))
+            out = self.depth_net.decode_from_context(context, decode_views=(0,))
         return out["disp"][0][:, 0]
 
     def _single_disp_eager(self, image: torch.Tensor) -> torch.Tensor:

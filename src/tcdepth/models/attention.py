@@ -122,6 +122,19 @@ class GeometricKernel:
             self._weights[dtype] = weights
         return self._weights[dtype]
 
+    def state(self) -> list[torch.Tensor]:
+        """``[points, *weights built so far]``: what :meth:`from_state` needs to rebuild this kernel without
+        recomputing its weights (per-frame tensors with a leading view axis, so that frames can be restacked)."""
+        return [self.points, *self._weights.values()]
+
+    @classmethod
+    def from_state(cls, state: list[torch.Tensor], sigma: float, impl: str = "auto",
+                   chunk_size: int = 512) -> GeometricKernel:
+        """The kernel of :meth:`state` (possibly restacked from several frames' states)."""
+        kernel = cls(state[0], sigma, impl, chunk_size)
+        kernel._weights.update({weights.dtype: weights for weights in state[1:]})
+        return kernel
+
     def raw_kernel(self, index: slice | int = slice(None)) -> torch.Tensor:
         """Unnormalised kernel ``exp(-d/(2 sigma))`` ``[b,N,N]`` of the views ``points[index]`` (for logging)."""
         pts = self.points[index]
@@ -214,7 +227,7 @@ class SpatialTemporalModule(nn.Module):
         self.num_blocks = num_blocks
 
     def forward(self, x: torch.Tensor, points: torch.Tensor | None = None, return_attention: bool = False):
-        """Fuse the context features of the three views.
+        """Fuse the context features of the three views: :meth:`per_frame`, then :meth:`across_frames`.
 
         Args:
             x: ``[B,3,C,h,w]`` context features (order 0, -1, +1).
@@ -225,16 +238,47 @@ class SpatialTemporalModule(nn.Module):
             ``(fused [B,3,C,h,w], attention)`` where attention is None or a dict with ``"spatial"`` ``[B,N,N]``
             (raw kernel of the centre view) and/or ``"temporal"`` ``[B,2,N,N]`` (first block, centre view).
         """
+        b, v = x.shape[:2]
+        first, kernel_state = self.per_frame(x.flatten(0, 1), points)
+        return self.across_frames(first.unflatten(0, (b, v)), kernel_state, return_attention)
+
+    def per_frame(self, x: torch.Tensor, points: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """What depends on one frame only: the first spatial block (each position attends within its own frame).
+
+        Args:
+            x: ``[N,C,h,w]`` context features of N frames; points: ``[N,h*w,3]`` (spatial attention on).
+        Returns:
+            ``(x after the first spatial block [N,C,h,w], kernel state)``: the state (``GeometricKernel.state``,
+            tensors ``[N,...]``; empty without spatial attention) lets :meth:`across_frames` reuse the frames'
+            kernels, so a stream computes each frame's kernel and first block once.
+        """
+        if not self.use_spatial:
+            return x, []
+        n, _, h, w = x.shape
+        if points is None or points.shape != (n, h * w, 3):
+            raise ValueError(f"spatial attention needs points [N,h*w,3] = {(n, h * w, 3)}, got "
+                             f"{None if points is None else tuple(points.shape)}")
+        kernel = GeometricKernel(points, self.sigma, self.impl, self.chunk_size)
+        if self.num_blocks > 0:
+            x = self.spatial[0](x, kernel)
+        return x, kernel.state()
+
+    def across_frames(self, x: torch.Tensor, kernel_state: list[torch.Tensor], return_attention: bool = False):
+        """The blocks after :meth:`per_frame`: temporal attention, then the remaining spatial-temporal blocks.
+
+        Args:
+            x: ``[B,3,C,h,w]`` output of :meth:`per_frame` for the three views (order 0, -1, +1).
+            kernel_state: the views' kernel states, each ``[B*3,...]`` (batch-major: index ``b*3 + v``).
+        Returns:
+            as :meth:`forward`.
+        """
         b, v, c, h, w = x.shape
         kernel = None
-        if self.use_spatial:
-            if points is None or points.shape != (b * v, h * w, 3):
-                raise ValueError(f"spatial attention needs points [B*3,N,3] = {(b * v, h * w, 3)}, got "
-                                 f"{None if points is None else tuple(points.shape)}")
-            kernel = GeometricKernel(points, self.sigma, self.impl, self.chunk_size)
+        if kernel_state:
+            kernel = GeometricKernel.from_state(kernel_state, self.sigma, self.impl, self.chunk_size)
         attention = {} if return_attention else None
         for index in range(self.num_blocks):
-            if self.spatial is not None:
+            if self.spatial is not None and index > 0:
                 x = self.spatial[index](x.reshape(b * v, c, h, w), kernel).reshape(b, v, c, h, w)
             if self.temporal is not None:
                 if return_attention and index == 0:

@@ -14,6 +14,7 @@ from tcdepth.models.resnet import ResNetEncoder
 
 SIZE_MULTIPLE = 32
 NUM_VIEWS = 3
+NUM_SKIPS = 3  # encoder skip features at 1/2, 1/4, 1/8 (every TC-Depth encoder)
 ALL_VIEWS = (0, 1, 2)
 
 
@@ -29,8 +30,9 @@ class TCDepth(nn.Module):
     The encoder exposes ``num_ch_skips`` (3 widths) and ``num_ch_ctx`` and returns
     ``[skip@1/2, skip@1/4, skip@1/8, ctx@1/8]``.
 
-    For streaming, call :meth:`encode` once per frame, stack the per-frame features of a triplet along a view axis
-    and call :meth:`decode_from_features` with ``decode_views=(0,)`` to decode only the centre frame.
+    For streaming, call :meth:`encode` and :meth:`frame_context` once per frame, stack the per-frame contexts of a
+    triplet along a view axis and call :meth:`decode_from_context` with ``decode_views=(0,)`` to decode only the
+    centre frame.
     """
 
     def __init__(self, encoder: nn.Module, st_module: SpatialTemporalModule, reference_decoder: ReferenceDecoder,
@@ -50,7 +52,8 @@ class TCDepth(nn.Module):
 
     def decode_from_features(self, features: Sequence[torch.Tensor], K: torch.Tensor, image_size: tuple[int, int],
                              decode_views: Sequence[int] = ALL_VIEWS, return_attention: bool = False) -> dict:
-        """Attention and decoding from the encoder features of a triplet.
+        """Attention and decoding from the encoder features of a triplet (:meth:`frame_context` of every view,
+        then :meth:`decode_from_context`).
 
         Args:
             features: ``[skip2, skip4, skip8, ctx]``, each ``[B,3,C,h_i,w_i]`` (views 0, -1, +1).
@@ -66,17 +69,47 @@ class TCDepth(nn.Module):
             raise ValueError(f"expected features of {NUM_VIEWS} views [B,3,C,h,w], got {tuple(ctx.shape)}")
         if K.shape != (b, 3, 3):
             raise ValueError(f"K must be [B,3,3] = {(b, 3, 3)} pixel intrinsics, got {tuple(K.shape)}")
-        h, w = ctx.shape[-2:]
-        coarse_disp = self.reference_decoder(ctx.flatten(0, 1))
+        context = self.frame_context([f.flatten(0, 1) for f in features], K.repeat_interleave(v, dim=0), image_size)
+        # reshape(-1, ...): an exported graph keeps its batch axis dynamic
+        return self.decode_from_context([c.reshape(-1, v, *c.shape[1:]) for c in context], decode_views,
+                                        return_attention)
+
+    def frame_context(self, features: Sequence[torch.Tensor], K: torch.Tensor,
+                      image_size: tuple[int, int]) -> list[torch.Tensor]:
+        """The part of decoding that depends on one frame only, for N frames: the reference decoder's coarse
+        disparity, the back-projected points and attention kernel, the first spatial attention block.
+
+        A stream computes it once per frame and restacks it for each triplet (:meth:`decode_from_context`).
+
+        Args:
+            features: the frames' encoder features ``[skip2, skip4, skip8, ctx]``, each ``[N,C,h_i,w_i]``.
+            K: ``[N,3,3]`` pixel intrinsics of the ``image_size = (H, W)`` input.
+        Returns:
+            ``[skip2, skip4, skip8, ctx after the first spatial block, coarse_disp [N,1,h,w], *kernel state]``,
+            every tensor with the frames on its leading axis.
+        """
+        *skips, ctx = features
+        coarse_disp = self.reference_decoder(ctx)
         points = None
         if self.st_module.use_spatial:
             with torch.no_grad():
-                points = feature_points(1.0 / coarse_disp, K.repeat_interleave(v, dim=0), image_size)
-        fused, attention = self.st_module(ctx, points, return_attention)
+                points = feature_points(1.0 / coarse_disp, K, image_size)
+        first, kernel_state = self.st_module.per_frame(ctx, points)
+        return [*skips, first, coarse_disp, *kernel_state]
+
+    def decode_from_context(self, context: Sequence[torch.Tensor], decode_views: Sequence[int] = ALL_VIEWS,
+                            return_attention: bool = False) -> dict:
+        """Decoding of triplets from their views' :meth:`frame_context`, each tensor stacked ``[B,3,...]``
+        (views 0, -1, +1). Returns what :meth:`decode_from_features` returns."""
+        skips, (first, coarse_disp) = context[:NUM_SKIPS], context[NUM_SKIPS:NUM_SKIPS + 2]
+        kernel_state = context[NUM_SKIPS + 2:]
+        b, v = first.shape[:2]
+        fused, attention = self.st_module.across_frames(first, [k.flatten(0, 1) for k in kernel_state],
+                                                        return_attention)
         views = list(decode_views)
-        decoder_input = [select_views(f, views).flatten(0, 1) for f in [*features[:-1], fused]]
+        decoder_input = [select_views(f, views).flatten(0, 1) for f in [*skips, fused]]
         disps = [d.unflatten(0, (b, len(views))) for d in self.decoder(decoder_input)]
-        out = {"disp": disps, "coarse_disp": coarse_disp.reshape(b, v, 1, h, w)}
+        out = {"disp": disps, "coarse_disp": coarse_disp}
         if return_attention:
             out["attention"] = attention
         return out
