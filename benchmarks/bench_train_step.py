@@ -350,6 +350,15 @@ def inference_modes(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, d
     return modes
 
 
+def work_per_frame(fn, frames_per_call: int) -> dict:
+    """FLOPs (``torch.utils.flop_counter``: matrix products and convolutions) and kernel-launching operator calls
+    of one output frame of ``fn``."""
+    with FlopCounterMode(display=False) as flops:
+        _, counts = count_operator_calls(fn)
+    return {"gflop_per_frame": round(flops.get_total_flops() / 1e9 / frames_per_call, 1),
+            "kernel_ops_per_frame": round(sum(kernel_operators(counts).values()) / frames_per_call, 1)}
+
+
 def bench_inference(args, device: torch.device) -> list[dict]:
     """Per-frame latency at batch 1 in fp32 and bf16 (naive, streaming, CUDA graphs) and offline throughput."""
     frames = torch.rand(1, 3, 3, args.height, args.width, device=device)
@@ -363,12 +372,15 @@ def bench_inference(args, device: torch.device) -> list[dict]:
             model = model.to(memory_format=torch.channels_last)
         for mode, (fn, per_call) in inference_modes(model, frames, K, dtype, args, device).items():
             seconds = time_steps(fn, device, args.warmup, args.iters) / per_call
-            results.append({
+            result = {
                 "bench": "inference", "mode": mode, "device": device_name(device), "torch": torch.__version__,
                 "dtype": str(dtype or torch.float32).replace("torch.", ""), "batch": per_call,
                 "resolution": f"{args.height}x{args.width}", "ms_per_frame": round(seconds * 1e3, 3),
                 "frames_per_s": round(1 / seconds, 1),
-            })
+            }
+            if "cuda_graph" not in mode:  # a replay dispatches nothing to count
+                result.update(work_per_frame(fn, per_call))
+            results.append(result)
     base_ms = results[0]["ms_per_frame"]
     for r in results:
         r["speedup_vs_naive_fp32"] = round(base_ms / r["ms_per_frame"], 2)
