@@ -306,8 +306,9 @@ def profile_step(step, name: str, device: torch.device, out_dir: Path) -> None:
 
 
 def inference_modes(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, device) -> dict:
-    """Functions producing one output frame each: naive triplet forward, streaming, streaming replayed as CUDA
-    graphs (CUDA only) and offline batched streaming (``args.offline_batch`` centres per call; its time is divided
+    """Functions producing one output frame each: naive triplet forward, streaming with only the encoder features
+    cached (what streaming did before frame contexts), streaming, streaming replayed as CUDA graphs (CUDA only) and
+    offline batched streaming (``args.offline_batch`` centres per call; its time is divided
     by that number). Returns ``{mode: (fn, frames per call)}``."""
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
     size = (args.height, args.width)
@@ -326,6 +327,15 @@ def inference_modes(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, d
             return model(frames, K)
 
     cache = [c.unflatten(0, (1, 3)) for c in frame_context(frames.flatten(0, 1), K.expand(3, 3, 3))]
+    with torch.no_grad(), autocast():
+        feature_cache = [f.unflatten(0, (1, 3)) for f in model.encode(frames.flatten(0, 1))]
+
+    def streaming_encoder_cache():
+        # Streaming before frame contexts: only the encoder features cached, the rest recomputed for every triplet.
+        with torch.no_grad(), autocast():
+            new = model.encode(frames[:, 2])
+            features = [torch.cat([c[:, :2], n.unsqueeze(1)], dim=1) for c, n in zip(feature_cache, new, strict=True)]
+            return model.decode_from_features(features, K, size, decode_views=(0,))["disp"][0]
 
     def streaming_with(context_fn, decode_fn):
         # One new frame per output: its context, the two cached frames' contexts, the centre decoded.
@@ -343,7 +353,8 @@ def inference_modes(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, d
         context = frame_context(clip, K.expand(clip.shape[0], 3, 3))
         return decode(*[c[triplets] for c in context])
 
-    modes = {"naive_triplet": (naive, 1), "streaming": (streaming_with(frame_context, decode), 1)}
+    modes = {"naive_triplet": (naive, 1), "streaming_encoder_cache": (streaming_encoder_cache, 1),
+             "streaming": (streaming_with(frame_context, decode), 1)}
     if device.type == "cuda":
         modes["streaming_cuda_graph"] = (streaming_with(CudaGraphed(frame_context), CudaGraphed(decode)), 1)
     modes[f"offline_batch{args.offline_batch}"] = (offline, args.offline_batch)
