@@ -139,9 +139,9 @@ def bench_training(name: str, args, teacher_path: Path, device: torch.device, fl
     release_memory(device)
     module = build_module(name, teacher_path, device, args.set).train()
     params = [p for p in module.parameters() if p.requires_grad]
-    # A captured step needs an optimizer whose step stays on the GPU (capturable); eager runs use Adam's default on
-    # CUDA (foreach) on every device, so that a CPU run counts the operator calls of the GPU's step.
-    options = {"fused": True, "capturable": True} if graph else {"foreach": True}
+    # Fused Adam, as `tcdepth train` runs on a GPU (one launch for the update; on every device, so that a CPU run
+    # counts the GPU step's operator calls); a captured step also needs its step counter on the GPU (capturable).
+    options = {"fused": True, "capturable": True} if graph else {"fused": True}
     optimizer = torch.optim.Adam(params, lr=1e-4, **options)
     batch = random_batch(args.batch, args.height, args.width, device)
     autocast = autocast_of(name, device)
