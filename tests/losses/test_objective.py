@@ -290,7 +290,7 @@ def test_bad_inputs_name_the_key(scene):
     "field,value",
     [("cycle_keep", 1.5), ("motion_ratio", 0.9), ("ssim_weight", -0.1), ("scales", [0, 0]),
      ("motion_epochs", [5, 2]), ("max_depth", 0.05), ("photometric_normalisation", "median"),
-     ("multiscale", "bilinear"), ("source_reduction", "max")],
+     ("multiscale", "bilinear"), ("source_reduction", "max"), ("scales_per_pass", 0)],
 )
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ConfigError, match=field):

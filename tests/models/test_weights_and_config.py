@@ -117,6 +117,7 @@ def test_shipped_efficientnet_pose_encoder_sees_a_repeated_frame_as_the_imagenet
     ("sigma", -1.0, "model.sigma"), ("pretrained", "shipped", "model.pretrained"),
     ("min_depth", 200.0, "model.min_depth"), ("pose_encoder", "vgg", "model.pose_encoder"),
     ("pose_pretrained", "shipped", "model.pose_pretrained"),
+    ("decoder_recompute_stages", -1, "model.decoder_recompute_stages"),
 ])
 def test_config_validation_names_the_field(field, value, match):
     with pytest.raises(ConfigError, match=match):
