@@ -21,9 +21,10 @@ class LossConfig:
             loss than full-resolution texture does. Every term of a scale (photometric, auto-mask, smoothness,
             geometric, cycle and motion masks, consistency) is then computed at that scale's size; the teacher's
             depth is area-downsampled to it.
-        scales_per_pass: with ``"upsample"``, how many scales are warped and compared in one batch (one pass):
-            all four (default) launch a quarter of the per-pixel operators of one scale at a time, which is what
-            bounds a GPU step by the host; fewer keep less memory alive at once. Results do not depend on it.
+        scales_per_pass: with ``"upsample"``, how many scales are warped and compared in one batch (one pass).
+            4 (default) computes the four full-resolution scales in one pass, with a quarter of the per-pixel
+            kernel launches of one scale per pass (the GPU's eager step is bound by its launches); fewer scales
+            per pass keep less memory alive at once. Results do not depend on it.
         recompute: recompute each pass in backward instead of keeping its intermediate maps (activation
             checkpointing): the objective then holds the maps of one pass at a time, for a second forward of
             the objective. Results do not depend on it.
