@@ -54,6 +54,12 @@ def kernel_logits(query_points: torch.Tensor, points: torch.Tensor, sigma: float
     return squared.sqrt_().mul_(-0.5 / sigma)
 
 
+def kernel_weights(query_points: torch.Tensor, points: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The normalised kernel ``softmax_i(-||q_j - p_i|| / (2 sigma))``: ``[B,Q,3]``, ``[B,N,3]`` -> ``[B,Q,N]``
+    (float32; rows sum to 1)."""
+    return torch.softmax(kernel_logits(query_points, points, sigma), dim=-1)
+
+
 class _ChunkedKernelAggregation(torch.autograd.Function):
     """``out = V @ softmax(logits)^T`` evaluated in query chunks; saves only the points (O(N) memory)."""
 
@@ -61,7 +67,7 @@ class _ChunkedKernelAggregation(torch.autograd.Function):
     def forward(ctx, points, values, sigma, chunk_size):
         out = torch.empty_like(values)
         for start in range(0, points.shape[1], chunk_size):
-            weights = torch.softmax(kernel_logits(points[:, start:start + chunk_size], points, sigma), dim=-1)
+            weights = kernel_weights(points[:, start:start + chunk_size], points, sigma)
             out[:, :, start:start + chunk_size] = values @ weights.transpose(1, 2).to(values.dtype)
         ctx.save_for_backward(points)
         ctx.sigma, ctx.chunk_size = sigma, chunk_size
@@ -72,7 +78,7 @@ class _ChunkedKernelAggregation(torch.autograd.Function):
         (points,) = ctx.saved_tensors
         grad_values = None
         for start in range(0, points.shape[1], ctx.chunk_size):
-            weights = torch.softmax(kernel_logits(points[:, start:start + ctx.chunk_size], points, ctx.sigma), -1)
+            weights = kernel_weights(points[:, start:start + ctx.chunk_size], points, ctx.sigma)
             part = grad_out[:, :, start:start + ctx.chunk_size] @ weights.to(grad_out.dtype)
             grad_values = part if grad_values is None else grad_values + part
         return None, grad_values, None, None
@@ -117,8 +123,8 @@ class GeometricKernel:
             b, n, _ = self.points.shape
             weights = self.points.new_empty(b, n, n, dtype=dtype)
             for start in range(0, n, self.chunk_size):  # query chunks bound the float32 temporaries
-                logits = kernel_logits(self.points[:, start:start + self.chunk_size], self.points, self.sigma)
-                weights[:, start:start + self.chunk_size] = torch.softmax(logits, dim=-1)
+                chunk = self.points[:, start:start + self.chunk_size]
+                weights[:, start:start + self.chunk_size] = kernel_weights(chunk, self.points, self.sigma)
             self._weights[dtype] = weights
         return self._weights[dtype]
 
