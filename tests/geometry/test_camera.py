@@ -17,6 +17,7 @@ from tcdepth.geometry import (
     pose_vec_to_mat,
     project,
     resize_intrinsics,
+    scale_pixels,
     transformed_depth,
 )
 
@@ -163,3 +164,9 @@ def test_flip_intrinsics_mirrors_projection():
     pix_f = project(mirrored, Kf)
     assert torch.allclose(pix_f[..., 0], (w - 1) - pix[..., 0], atol=1e-5)
     assert torch.allclose(pix_f[..., 1], pix[..., 1], atol=1e-5)
+
+
+def test_scale_pixels_maps_each_axis_on_its_own():
+    pix = torch.tensor([[[[2.0, 3.0], [-1.0, 0.5]]]])  # [1,1,2,2]
+    out = scale_pixels(pix, (2.0, 10.0), (1.0, -3.0))
+    torch.testing.assert_close(out, torch.tensor([[[[5.0, 27.0], [-1.0, 2.0]]]]))

@@ -8,6 +8,7 @@ from tcdepth.geometry.camera import (
     pixels_to_grid,
     pose_vec_to_mat,
     project,
+    scale_pixels,
     transform_points,
     transformed_depth,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "pixel_to_normalized",
     "pixels_to_grid",
     "pose_vec_to_mat",
+    "scale_pixels",
     "project",
     "resize_intrinsics",
     "scale_intrinsics",

@@ -174,7 +174,16 @@ def pixels_to_grid(pix: torch.Tensor, height: int, width: int, align_corners: bo
     With ``align_corners=True`` pixel ``0`` maps to ``-1`` and ``W-1`` to ``1``; with ``False`` pixel ``0`` maps to
     ``-1 + 1/W``. Use the same flag in ``grid_sample``.
     """
-    u, v = pix.unbind(-1)  # Python scalars below: no host-to-device copy, so nothing waits for the GPU
     if align_corners:
-        return torch.stack((u * (2.0 / (width - 1)) - 1.0, v * (2.0 / (height - 1)) - 1.0), dim=-1)
-    return torch.stack((u * (2.0 / width) + (1.0 / width - 1.0), v * (2.0 / height) + (1.0 / height - 1.0)), dim=-1)
+        return scale_pixels(pix, (2.0 / (width - 1), 2.0 / (height - 1)), (-1.0, -1.0))
+    return scale_pixels(pix, (2.0 / width, 2.0 / height), (1.0 / width - 1.0, 1.0 / height - 1.0))
+
+
+def scale_pixels(pix: torch.Tensor, scale: tuple[float, float], offset: tuple[float, float]) -> torch.Tensor:
+    """``(u * scale_u + offset_u, v * scale_v + offset_v)`` for pixel coordinates ``[...,2]``.
+
+    The factors are Python numbers: a tensor of them would be copied from the host, and on a GPU the host would
+    wait for that copy.
+    """
+    u, v = pix.unbind(-1)
+    return torch.stack((u * scale[0] + offset[0], v * scale[1] + offset[1]), dim=-1)

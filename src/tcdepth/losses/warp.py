@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tcdepth.geometry import backproject, pixels_to_grid, project, transform_points
+from tcdepth.geometry import backproject, pixels_to_grid, project, scale_pixels, transform_points
 
 
 def reproject(depth: torch.Tensor, K: torch.Tensor, inv_K: torch.Tensor, T: torch.Tensor):
@@ -53,5 +53,4 @@ def misaligned_pixels(pix: torch.Tensor, height: int, width: int) -> torch.Tenso
     The reference normalises with ``(W - 1)`` (``align_corners=True``) but samples with ``align_corners=False``,
     i.e. it reads ``u' = u * W / (W - 1) - 0.5`` (and likewise for ``v``). Used only to reproduce that bug.
     """
-    u, v = pix.unbind(-1)  # Python scalars: no host-to-device copy (as in pixels_to_grid)
-    return torch.stack((u * (width / (width - 1)) - 0.5, v * (height / (height - 1)) - 0.5), dim=-1)
+    return scale_pixels(pix, (width / (width - 1), height / (height - 1)), (-0.5, -0.5))
