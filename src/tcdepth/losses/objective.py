@@ -220,8 +220,9 @@ def tcdepth_loss(
         T = _transforms(poses, b)
         full_views = _views(inputs, 0, (h, w), cfg)
         teacher_depth = _teacher_depth(teacher_disp, cfg, epoch, (b, 1, h, w))
+        T_to_centre = invert_rigid(T) if cfg.use_geometric and cfg.use_cycle_mask else None
         total, terms, masks = _sum_passes(
-            cfg, lambda group: _tcdepth_pass(inputs, outputs, group, cfg, full_views, T, teacher_depth))
+            cfg, lambda group: _tcdepth_pass(inputs, outputs, group, cfg, full_views, T, T_to_centre, teacher_depth))
         if cfg.reference_weight > 0:
             scaled = disp_to_depth(_scale_disp(outputs, 0, (b, 3, 1, h, w)), cfg.min_depth, cfg.max_depth)[0]
             coarse = _coarse_disp(outputs, (b, 3, 1))
@@ -282,9 +283,11 @@ def _sum_passes(cfg: LossConfig, run_pass: Callable[[tuple[int, ...]], list[_Sca
 
 
 def _tcdepth_pass(inputs: dict, outputs: dict, group: tuple[int, ...], cfg: LossConfig, full_views: _Views,
-                  T: torch.Tensor, full_teacher_depth: torch.Tensor | None) -> list[_ScaleResult]:
+                  T: torch.Tensor, T_to_centre: torch.Tensor | None,
+                  full_teacher_depth: torch.Tensor | None) -> list[_ScaleResult]:
     """The TC-Depth terms ``L_s`` of the scales of ``group``, computed in one batch (``T``: ``[F,B,4,4]``;
-    ``full_teacher_depth``: ``[B,1,H,W]`` or None outside the motion epochs)."""
+    ``T_to_centre``: their inverses, None without cycle masking; ``full_teacher_depth``: ``[B,1,H,W]`` or None
+    outside the motion epochs)."""
     b, _, _, h, w = inputs["color_0"].shape
     n = len(group)
     num_views = 3 if cfg.use_geometric else 1
@@ -296,7 +299,7 @@ def _tcdepth_pass(inputs: dict, outputs: dict, group: tuple[int, ...], cfg: Loss
         teacher_depth = _downsample(full_teacher_depth, warped.views.target.shape[-2:]).repeat(n, 1, 1, 1)
         static = motion_mask(centre_depth, teacher_depth, cfg.motion_ratio)
     geo_mask = warped.mask if static is None else warped.mask * static
-    consistency, cycles = _geometric_maps(warped, T, cfg) if cfg.use_geometric else (None, None)
+    consistency, cycles = _geometric_maps(warped, n, T_to_centre, cfg) if cfg.use_geometric else (None, None)
     per_scale = zip(group, disps, warped.reprojection.chunk(n), warped.views.identity.chunk(n), warped.mask.chunk(n),
                     _chunks(static, n), _chunks(centre_depth, n), _chunks(teacher_depth, n), _chunks(geo_mask, n),
                     _chunks(consistency, n, dim=1), _chunks(cycles, n, dim=1), strict=True)
@@ -381,11 +384,11 @@ def _warp_scales(inputs: dict, disps: list[torch.Tensor], group: tuple[int, ...]
     return _WarpedScales(views, depth, pix, depth_in_source, reprojection, mask)
 
 
-def _geometric_maps(warped: _WarpedScales, T: torch.Tensor, cfg: LossConfig):
-    """Geometric consistency ``g_f`` ``[F,n*B,1,h,w]`` of a scale group and its cycle masks (same shape, each
-    scale thresholded over its own batch; None without cycle masking). ``T``: ``[F,B,4,4]``."""
+def _geometric_maps(warped: _WarpedScales, n: int, T_to_centre: torch.Tensor | None, cfg: LossConfig):
+    """Geometric consistency ``g_f`` ``[F,n*B,1,h,w]`` of a group of ``n`` scales and its cycle masks (same shape,
+    each scale thresholded over its own batch; None without cycle masking, i.e. when ``T_to_centre``, the source-to-
+    centre transforms ``[F,B,4,4]``, is None)."""
     views, depth, pix = warped.views, warped.depth, warped.pix
-    n = depth.shape[0] // T.shape[1]
     source_depth = depth[:, 1:].transpose(0, 1)
     sample_pix = misaligned_pixels(pix, *views.target.shape[-2:]) if cfg.reference_align_corners_bug else pix
     interpolated = warp_frame(
@@ -395,9 +398,9 @@ def _geometric_maps(warped: _WarpedScales, T: torch.Tensor, cfg: LossConfig):
         warped.depth_in_source.clamp(cfg.min_depth, cfg.max_depth),
         interpolated.clamp(cfg.min_depth, cfg.max_depth),
     )
-    if not cfg.use_cycle_mask:
+    if T_to_centre is None:
         return consistency, None
-    errors = cycle_error(views.target, source_depth, pix, views.K, views.inv_K, invert_rigid(T).repeat(1, n, 1, 1),
+    errors = cycle_error(views.target, source_depth, pix, views.K, views.inv_K, T_to_centre.repeat(1, n, 1, 1),
                          cfg.ssim_weight, cfg.align_corners)
     return consistency, cycle_mask(errors.unflatten(1, (n, -1)), cfg.cycle_keep).flatten(1, 2)
 
