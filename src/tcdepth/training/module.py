@@ -133,7 +133,7 @@ class DepthModule(L.LightningModule):
         teacher_disps = self.teacher_disparities(batch)
         teacher_disp = teacher_disps[0].detach() if teacher_disps is not None else None
         result = tcdepth_loss(batch, outputs, poses, teacher_disp, self.current_epoch, self.cfg.loss,
-                              return_masks=with_images)
+                          return_masks=with_images)
         total, terms = result.total, dict(result.terms)
         if self.cfg.train.teacher.mode == "joint":
             detached_poses = {f: p.detach() for f, p in poses.items()}
