@@ -94,6 +94,12 @@ def test_bad_inputs_raise_clear_errors(tiny):
         tiny(torch.rand(1, 3, 3, 64, 96), torch.eye(3))
     with pytest.raises(ValueError, match=r"K must be \[B,3,3\]"):
         tiny(torch.rand(1, 3, 3, 64, 96), torch.eye(4).expand(1, 4, 4))
+    features = tiny.encode(torch.rand(3, 3, 64, 96))
+    with pytest.raises(ValueError, match="encoder features"):
+        tiny.frame_context(features[1:], K.expand(3, 3, 3), (64, 96))
+    context = tiny.frame_context(features, K.expand(3, 3, 3), (64, 96))
+    with pytest.raises(ValueError, match=r"frame contexts of 3 views stacked \[B,3,...\]"):
+        tiny.decode_from_context(context)  # not stacked into a triplet
     pose = build_pose_net(ModelConfig())
     with pytest.raises(ValueError, match="PoseNet"):
         pose(torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 64))

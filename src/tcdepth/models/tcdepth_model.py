@@ -88,6 +88,9 @@ class TCDepth(nn.Module):
             ``[skip2, skip4, skip8, ctx after the first spatial block, coarse_disp [N,1,h,w], *kernel state]``,
             every tensor with the frames on its leading axis.
         """
+        if len(features) != NUM_SKIPS + 1:
+            raise ValueError(f"expected {NUM_SKIPS + 1} encoder features [skip2, skip4, skip8, ctx], got "
+                             f"{len(features)}")
         *skips, ctx = features
         coarse_disp = self.reference_decoder(ctx)
         points = None
@@ -101,6 +104,9 @@ class TCDepth(nn.Module):
                             return_attention: bool = False) -> dict:
         """Decoding of triplets from their views' :meth:`frame_context`, each tensor stacked ``[B,3,...]``
         (views 0, -1, +1). Returns what :meth:`decode_from_features` returns."""
+        if len(context) < NUM_SKIPS + 2 or context[NUM_SKIPS].dim() != 5 or context[NUM_SKIPS].shape[1] != NUM_VIEWS:
+            raise ValueError(f"expected the frame contexts of {NUM_VIEWS} views stacked [B,3,...] "
+                             f"(TCDepth.frame_context of each view), got {[tuple(c.shape) for c in context]}")
         skips, (first, coarse_disp) = context[:NUM_SKIPS], context[NUM_SKIPS:NUM_SKIPS + 2]
         kernel_state = context[NUM_SKIPS + 2:]
         b, v = first.shape[:2]
