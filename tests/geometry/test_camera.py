@@ -2,8 +2,10 @@ import math
 
 import pytest
 import torch
+from kornia.geometry.conversions import axis_angle_to_rotation_matrix
 
 from tcdepth.geometry import (
+    axis_angle_to_rotation,
     backproject,
     disp_to_depth,
     flip_intrinsics,
@@ -17,6 +19,7 @@ from tcdepth.geometry import (
     pose_vec_to_mat,
     project,
     resize_intrinsics,
+    rigid_transform,
     scale_pixels,
     transformed_depth,
 )
@@ -43,6 +46,38 @@ def test_pose_identity_and_known_rotation():
     expected_R = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
     assert torch.allclose(T[0, :3, :3], expected_R, atol=1e-6)
     assert torch.allclose(T[0, :3, 3], torch.tensor([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("angle", [0.0, 1e-9, 1e-5, 1e-2, 0.5, 2.0, 3.1])
+def test_axis_angle_rotation_matches_kornia(angle):
+    g = torch.Generator().manual_seed(2)
+    axes = torch.nn.functional.normalize(torch.randn(64, 3, generator=g, dtype=torch.float64), dim=-1)
+    R = axis_angle_to_rotation(axes * angle)
+    torch.testing.assert_close(R, axis_angle_to_rotation_matrix(axes * angle), atol=1e-12, rtol=0)
+    torch.testing.assert_close(R @ R.transpose(1, 2), torch.eye(3, dtype=torch.float64).expand(64, 3, 3))
+    torch.testing.assert_close(torch.linalg.det(R), torch.ones(64, dtype=torch.float64))
+    # float32, as the training step runs it
+    torch.testing.assert_close(axis_angle_to_rotation((axes * angle).float()),
+                               axis_angle_to_rotation_matrix(axes * angle).float(), atol=2e-6, rtol=0)
+
+
+def test_axis_angle_rotation_gradient_including_zero_angle():
+    g = torch.Generator().manual_seed(3)
+    vectors = torch.cat([torch.zeros(1, 3, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)])
+    assert torch.autograd.gradcheck(axis_angle_to_rotation, (vectors.requires_grad_(),))
+    # at zero the derivative along r_k is the k-th skew generator [e_k]x
+    jac = torch.autograd.functional.jacobian(axis_angle_to_rotation, torch.zeros(3, dtype=torch.float64))
+    generators = torch.tensor([[[0, 0, 0], [0, 0, -1], [0, 1, 0]],
+                               [[0, 0, 1], [0, 0, 0], [-1, 0, 0]],
+                               [[0, -1, 0], [1, 0, 0], [0, 0, 0]]], dtype=torch.float64)
+    torch.testing.assert_close(jac.permute(2, 0, 1), generators)
+
+
+def test_rigid_transform_layout():
+    R = torch.arange(9.0).reshape(1, 1, 3, 3).expand(2, 5, 3, 3)
+    t = torch.tensor([7.0, 8.0, 9.0]).expand(2, 5, 3)
+    expected = torch.tensor([[0.0, 1, 2, 7], [3, 4, 5, 8], [6, 7, 8, 9], [0, 0, 0, 1]])
+    assert torch.equal(rigid_transform(R, t), expected.expand(2, 5, 4, 4))
 
 
 def test_pose_invert_is_inverse():

@@ -1,6 +1,7 @@
 """Camera geometry: depth <-> 3D points, rigid motion, projection and intrinsics (see ``camera`` for conventions)."""
 
 from tcdepth.geometry.camera import (
+    axis_angle_to_rotation,
     backproject,
     disp_to_depth,
     invert_rigid,
@@ -8,6 +9,7 @@ from tcdepth.geometry.camera import (
     pixels_to_grid,
     pose_vec_to_mat,
     project,
+    rigid_transform,
     scale_pixels,
     transform_points,
     transformed_depth,
@@ -24,6 +26,7 @@ from tcdepth.geometry.intrinsics import (
 )
 
 __all__ = [
+    "axis_angle_to_rotation",
     "backproject",
     "disp_to_depth",
     "flip_intrinsics",
@@ -39,6 +42,7 @@ __all__ = [
     "scale_pixels",
     "project",
     "resize_intrinsics",
+    "rigid_transform",
     "scale_intrinsics",
     "transform_points",
     "transformed_depth",
