@@ -313,6 +313,18 @@ def test_reprojection_terms_reduce_the_source_frames(reduction, expected):
     assert torch.allclose(result, torch.tensor(expected).reshape(1, 1, 1, 2))
 
 
+def test_reprojection_terms_compare_every_stacked_copy_with_the_target():
+    # two copies of a batch of one (as the scales of a pass are stacked), each source a constant offset of the
+    # zero target: the L1 error per copy is its smaller offset.
+    target = torch.zeros(1, 3, 1, 2)
+    offsets = torch.tensor([[0.5, 0.2], [0.1, 0.4]])  # [F, copies]
+    sources = offsets.reshape(2, 2, 1, 1, 1).expand(2, 2, 3, 1, 2)
+    result = reprojection_terms(sources, target, ssim_weight=0.0)
+    assert torch.allclose(result, torch.tensor([0.1, 0.2]).reshape(2, 1, 1, 1).expand(2, 1, 1, 2))
+    with pytest.raises(ValueError, match=r"copies of a batch of 2 images"):
+        reprojection_terms(sources[:, :1], torch.zeros(2, 3, 1, 2), ssim_weight=0.0)
+
+
 def test_mean_source_reduction_keeps_the_error_of_a_source_that_does_not_match(scene):
     # Identity poses: the warped sources are the sources. Frame +1 is a copy of the target, frame -1 is flat grey,
     # so the per-pixel minimum sees no error where the mean sees half of frame -1's L1 error.

@@ -40,6 +40,22 @@ def test_ssim_matches_naive_loop():
     np.testing.assert_allclose(ssim(x, y)[0].numpy(), expected, atol=1e-10)
 
 
+def test_a_shared_target_broadcasts_against_stacked_copies():
+    # warped images [copies=2, B=2, C, H, W] against one target per sample [B, C, H, W]
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 2, 3, 5, 6, generator=gen, dtype=torch.float64)
+    y = torch.rand(2, 3, 5, 6, generator=gen, dtype=torch.float64)
+    dissimilarity = ssim(x, y)
+    error = photometric_error(x, y)
+    assert dissimilarity.shape == x.shape and error.shape == (2, 2, 1, 5, 6)
+    for k in range(2):
+        for i in range(2):
+            expected = naive_ssim(x[k, i].numpy(), y[i].numpy())
+            np.testing.assert_allclose(dissimilarity[k, i].numpy(), expected, atol=1e-10)
+            l1 = np.abs(x[k, i].numpy() - y[i].numpy()).mean(0)
+            np.testing.assert_allclose(error[k, i, 0].numpy(), 0.85 * expected.mean(0) + 0.15 * l1, atol=1e-10)
+
+
 @pytest.mark.parametrize("c,d", [(0.3, 0.2), (0.6, -0.1)])
 def test_photometric_error_of_constant_offset(c, d):
     # Constant images: no variance, so SSIM = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1) and

@@ -43,14 +43,13 @@ def reprojection_terms(
     ``target``.
 
     Args:
-        images: ``[F,B,3,H,W]`` (warped or unwarped source frames).
+        images: ``[F,N,3,H,W]`` (warped or unwarped source frames), ``N = k*B``: ``k`` copies of the batch stacked
+            on the batch axis (e.g. the scales of a pass), each compared with ``target``.
         target: ``[B,3,H,W]``.
     Returns:
-        ``[B,1,H,W]``.
+        ``[N,1,H,W]``.
     """
-    frames = images.shape[0]
-    errors = photometric_error(images.flatten(0, 1), target.repeat(frames, 1, 1, 1), ssim_weight)
-    errors = errors.unflatten(0, (frames, target.shape[0]))
+    errors = photometric_error(_per_copy(images, target.shape[0], dim=1), target, ssim_weight).flatten(1, 2)
     if reduction == "min":
         return errors.amin(dim=0)
     if reduction == "mean":
@@ -115,21 +114,24 @@ def cycle_error(
 
     Args:
         target: ``I_0`` ``[B,3,H,W]``.
-        source_depth: ``D_f`` ``[F,B,1,H,W]``.
-        pix: ``[F,B,H,W,2]`` centre pixels in frame ``f`` (from :func:`reproject`).
+        source_depth: ``D_f`` ``[F,N,1,H,W]``, ``N = k*B``: ``k`` copies of the batch stacked on the batch axis
+            (e.g. the scales of a pass), each with the batch's ``target``, ``K`` and ``inv_K``.
+        pix: ``[F,N,H,W,2]`` centre pixels in frame ``f`` (from :func:`reproject`).
         K, inv_K: ``[B,3,3]``.
-        T_to_centre: ``T_{f->0}`` ``[F,B,4,4]``.
+        T_to_centre: ``T_{f->0}`` ``[F,N,4,4]``.
     Returns:
-        ``[F,B,1,H,W]``.
+        ``[F,N,1,H,W]``.
     """
-    frames, b = source_depth.shape[:2]
+    frames, n = source_depth.shape[:2]
+    b = target.shape[0]
+    copies = frames * n // b
     with torch.no_grad():
-        points = backproject(source_depth.flatten(0, 1), inv_K.repeat(frames, 1, 1))
-        pix_in_centre = project(points, K.repeat(frames, 1, 1), T_to_centre.flatten(0, 1))
-        targets = target.repeat(frames, 1, 1, 1)
-        in_source = warp_frame(targets, pix_in_centre, "border", align_corners)
+        points = backproject(source_depth.flatten(0, 1), inv_K.repeat(copies, 1, 1))
+        pix_in_centre = project(points, K.repeat(copies, 1, 1), T_to_centre.flatten(0, 1))
+        in_source = warp_frame(target.repeat(copies, 1, 1, 1), pix_in_centre, "border", align_corners)
         round_trip = warp_frame(in_source, pix.flatten(0, 1), "zeros", align_corners)
-        return photometric_error(round_trip, targets, ssim_weight).unflatten(0, (frames, b))
+        errors = photometric_error(_per_copy(round_trip, b), target, ssim_weight)
+        return errors.reshape(frames, n, *errors.shape[-3:])
 
 
 def geometric_term(
@@ -300,7 +302,7 @@ def _tcdepth_pass(inputs: dict, outputs: dict, group: tuple[int, ...], cfg: Loss
         static = motion_mask(centre_depth, teacher_depth, cfg.motion_ratio)
     geo_mask = warped.mask if static is None else warped.mask * static
     consistency, cycles = _geometric_maps(warped, n, T_to_centre, cfg) if cfg.use_geometric else (None, None)
-    per_scale = zip(group, disps, warped.reprojection.chunk(n), warped.views.identity.chunk(n), warped.mask.chunk(n),
+    per_scale = zip(group, disps, warped.reprojection.chunk(n), [warped.views.identity] * n, warped.mask.chunk(n),
                     _chunks(static, n), _chunks(centre_depth, n), _chunks(teacher_depth, n), _chunks(geo_mask, n),
                     _chunks(consistency, n, dim=1), _chunks(cycles, n, dim=1), strict=True)
     results = []
@@ -334,7 +336,7 @@ def _monodepth2_pass(inputs: dict, outputs: dict, group: tuple[int, ...], cfg: L
     n = len(group)
     disps = [_scale_disp(outputs, s, (b, 1, h >> s, w >> s)) for s in group]
     warped = _warp_scales(inputs, [d.unsqueeze(1) for d in disps], group, cfg, full_views, T)
-    per_scale = zip(group, disps, warped.reprojection.chunk(n), warped.views.identity.chunk(n), warped.mask.chunk(n),
+    per_scale = zip(group, disps, warped.reprojection.chunk(n), [warped.views.identity] * n, warped.mask.chunk(n),
                     strict=True)
     results = []
     for s, disp, reprojection, identity, mask in per_scale:
@@ -356,7 +358,7 @@ def _scale_groups(cfg: LossConfig) -> list[tuple[int, ...]]:
 
 class _WarpedScales(NamedTuple):
     """The per-pixel photometric terms of a group of ``n`` scales, stacked scale-major on the batch axis
-    (``n*B``): ``views`` repeated ``n`` times, ``depth`` ``[n*B,V,1,h,w]`` at the group's size, ``pix``
+    (``n*B``): the group's ``views`` (of one batch, ``B``), ``depth`` ``[n*B,V,1,h,w]`` at the group's size, ``pix``
     ``[F,n*B,h,w,2]`` and ``depth_in_source`` ``[F,n*B,1,h,w]`` of the centre frame, ``reprojection`` and
     auto-``mask`` ``[n*B,1,h,w]``."""
 
@@ -373,14 +375,16 @@ def _warp_scales(inputs: dict, disps: list[torch.Tensor], group: tuple[int, ...]
     """Depth of every scale of ``group`` (``disps``: ``[B,V,1,h_s,w_s]`` each) at the group's size, the centre
     frame reprojected into the sources with it (``T``: ``[F,B,4,4]``), the reprojection error and the auto-mask."""
     n, (b, v) = len(group), disps[0].shape[:2]
-    views = _loss_views(inputs, group[0], cfg, full_views).repeat(n)
+    views = _loss_views(inputs, group[0], cfg, full_views)
     size = views.target.shape[-2:]
     loss_disp = torch.cat([_upsample(d.flatten(0, 1), size) for d in disps]).unflatten(0, (n * b, v))
     depth = disp_to_depth(loss_disp, cfg.min_depth, cfg.max_depth)[1]
-    pix, depth_in_source, warped = _synthesise(depth[:, 0], views.sources, views.K, views.inv_K,
+    pix, depth_in_source, warped = _synthesise(depth[:, 0], views.sources.repeat(1, n, 1, 1, 1),
+                                               views.K.repeat(n, 1, 1), views.inv_K.repeat(n, 1, 1),
                                                T.repeat(1, n, 1, 1), cfg.align_corners)
     reprojection = reprojection_terms(warped, views.target, cfg.ssim_weight, cfg.source_reduction)
-    mask = automask(reprojection, views.identity) if cfg.use_automask else torch.ones_like(reprojection)
+    identity = views.identity.repeat(n, 1, 1, 1)
+    mask = automask(reprojection, identity) if cfg.use_automask else torch.ones_like(reprojection)
     return _WarpedScales(views, depth, pix, depth_in_source, reprojection, mask)
 
 
@@ -403,6 +407,14 @@ def _geometric_maps(warped: _WarpedScales, n: int, T_to_centre: torch.Tensor | N
     errors = cycle_error(views.target, source_depth, pix, views.K, views.inv_K, T_to_centre.repeat(1, n, 1, 1),
                          cfg.ssim_weight, cfg.align_corners)
     return consistency, cycle_mask(errors.unflatten(1, (n, -1)), cfg.cycle_keep).flatten(1, 2)
+
+
+def _per_copy(images: torch.Tensor, b: int, dim: int = 0) -> torch.Tensor:
+    """``images`` with ``k*b`` images on axis ``dim`` split into ``k`` copies of a batch of ``b`` (``[..., k, b,
+    ...]``), so that the batch's target broadcasts against every copy."""
+    if images.shape[dim] % b:
+        raise ValueError(f"expected copies of a batch of {b} images on axis {dim}, got {tuple(images.shape)}")
+    return images.unflatten(dim, (-1, b))
 
 
 def _chunks(tensor: torch.Tensor | None, n: int, dim: int = 0) -> list[torch.Tensor | None]:
@@ -440,13 +452,6 @@ class _Views(NamedTuple):
     target: torch.Tensor
     sources: torch.Tensor
     identity: torch.Tensor
-
-    def repeat(self, n: int) -> _Views:
-        """The views of ``n`` copies of the batch, stacked on the batch axis (themselves when ``n == 1``)."""
-        if n == 1:
-            return self
-        return _Views(self.K.repeat(n, 1, 1), self.inv_K.repeat(n, 1, 1), self.target.repeat(n, 1, 1, 1),
-                      self.sources.repeat(1, n, 1, 1, 1), self.identity.repeat(n, 1, 1, 1))
 
 
 def _views(inputs: dict, scale: int, size, cfg: LossConfig) -> _Views:
