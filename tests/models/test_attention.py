@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from tcdepth.geometry import make_intrinsics
-from tcdepth.models.attention import GeometricKernel, SpatialTemporalModule, TemporalAttention, feature_points
+from tcdepth.models.attention import (
+    GeometricKernel,
+    SpatialTemporalModule,
+    TemporalAttention,
+    feature_points,
+    other_views,
+)
 
 
 def naive_spatial_aggregation(points, values, sigma):
@@ -92,6 +98,16 @@ def test_temporal_attention_matches_naive_formula_and_gradient():
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     for g, rg in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(g, rg, rtol=1e-4, atol=1e-5)
+
+
+def test_other_views_lists_the_two_other_views_of_each_view():
+    features = torch.arange(3.0).reshape(1, 3, 1).expand(2, 3, 4).requires_grad_()
+    picked = other_views(features)
+    assert picked[:, :, 0].tolist() == [[1.0, 2.0, 2.0, 0.0, 0.0, 1.0]] * 2
+    picked.sum().backward()
+    assert torch.equal(features.grad, torch.full((2, 3, 4), 2.0))  # every view is a key twice
+    with pytest.raises(ValueError, match=r"3 views"):
+        other_views(torch.zeros(1, 2, 4))
 
 
 def test_temporal_centre_maps_are_row_stochastic():

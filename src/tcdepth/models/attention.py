@@ -19,11 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tcdepth.geometry import backproject, invert_intrinsics, scale_intrinsics
-from tcdepth.models.layers import select_views
 
 ATTENTION_IMPLS = ("auto", "chunked", "dense")
-# (query view, key view): every view attends to each of the two others, neighbours in index order.
-VIEW_PAIRS = ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
 
 
 def feature_points(depth: torch.Tensor, K: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
@@ -194,10 +191,8 @@ class TemporalAttention(nn.Module):
         if v != 3:
             raise ValueError(f"temporal attention expects 3 views [B,3,C,h,w], got {tuple(x.shape)}")
         qk, val = self._project(x)
-        query_views = [q for q, _ in VIEW_PAIRS]
-        key_views = [k for _, k in VIEW_PAIRS]
-        context = F.scaled_dot_product_attention(select_views(qk, query_views), select_views(qk, key_views),
-                                                 select_views(val, key_views))
+        queries = qk.unsqueeze(2).expand(-1, -1, 2, -1, -1).flatten(1, 2)
+        context = F.scaled_dot_product_attention(queries, other_views(qk), other_views(val))
         context = self.out(context.transpose(2, 3).reshape(b * 6, -1, h, w))
         summed = context.reshape(b, 3, 2, c, h, w).sum(dim=2)
         fused = self.fuse(torch.cat([x, summed], dim=2).reshape(b * 3, 2 * c, h, w))
@@ -208,6 +203,19 @@ class TemporalAttention(nn.Module):
         qk, _ = self._project(x)
         scores = qk[:, :1] @ qk[:, 1:].transpose(2, 3) / math.sqrt(qk.shape[-1])
         return torch.softmax(scores, dim=-1)
+
+
+def other_views(features: torch.Tensor) -> torch.Tensor:
+    """For each of three views, the two others: ``[B,3,...]`` -> ``[B,6,...]`` holding views ``1, 2 | 2, 0 | 0, 1``
+    (view ``v`` is followed by ``v+1`` and ``v+2`` modulo 3).
+
+    Two copies in all, forward and backward; picking the six views one by one costs a kernel per view and its
+    gradient in backward.
+    """
+    if features.shape[1] != 3:
+        raise ValueError(f"expected 3 views [B,3,...], got {tuple(features.shape)}")
+    cyclic = torch.cat((features, features[:, :2]), dim=1)  # views 0, 1, 2, 0, 1
+    return torch.stack((cyclic[:, 1:4], cyclic[:, 2:5]), dim=2).flatten(1, 2)
 
 
 class SpatialTemporalModule(nn.Module):
