@@ -323,6 +323,13 @@ def test_reprojection_terms_compare_every_stacked_copy_with_the_target():
     assert torch.allclose(result, torch.tensor([0.1, 0.2]).reshape(2, 1, 1, 1).expand(2, 1, 1, 2))
     with pytest.raises(ValueError, match=r"copies of a batch of 2 images"):
         reprojection_terms(sources[:, :1], torch.zeros(2, 3, 1, 2), ssim_weight=0.0)
+    # with a gradient the frames are compared one at a time: the same values, and its gradient
+    grad_sources = sources.clone().requires_grad_()
+    assert torch.equal(reprojection_terms(grad_sources, target, ssim_weight=0.0), result)
+    reprojection_terms(grad_sources, target, ssim_weight=0.0).sum().backward()
+    expected_grad = torch.zeros(2, 2, 3, 1, 2)
+    expected_grad[1, 0] = expected_grad[0, 1] = 1 / 3  # d|x|/dx = 1 for the minimum frame, mean over 3 channels
+    assert torch.allclose(grad_sources.grad, expected_grad)
 
 
 def test_mean_source_reduction_keeps_the_error_of_a_source_that_does_not_match(scene):

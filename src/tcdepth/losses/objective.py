@@ -49,7 +49,14 @@ def reprojection_terms(
     Returns:
         ``[N,1,H,W]``.
     """
-    errors = photometric_error(_per_copy(images, target.shape[0], dim=1), target, ssim_weight).flatten(1, 2)
+    b = target.shape[0]
+    if torch.is_grad_enabled() and images.requires_grad:
+        # One source frame at a time: photometric_error recomputes each frame's SSIM maps on their own in
+        # backward, so only one frame's maps are alive together there.
+        errors = torch.stack([photometric_error(_per_copy(frame, b), target, ssim_weight).flatten(0, 1)
+                              for frame in images])
+    else:
+        errors = photometric_error(_per_copy(images, b, dim=1), target, ssim_weight).flatten(1, 2)
     if reduction == "min":
         return errors.amin(dim=0)
     if reduction == "mean":
@@ -122,16 +129,17 @@ def cycle_error(
     Returns:
         ``[F,N,1,H,W]``.
     """
-    frames, n = source_depth.shape[:2]
     b = target.shape[0]
-    copies = frames * n // b
+    copies = source_depth.shape[1] // b
+    K, inv_K, targets = K.repeat(copies, 1, 1), inv_K.repeat(copies, 1, 1), target.repeat(copies, 1, 1, 1)
+    errors = []
     with torch.no_grad():
-        points = backproject(source_depth.flatten(0, 1), inv_K.repeat(copies, 1, 1))
-        pix_in_centre = project(points, K.repeat(copies, 1, 1), T_to_centre.flatten(0, 1))
-        in_source = warp_frame(target.repeat(copies, 1, 1, 1), pix_in_centre, "border", align_corners)
-        round_trip = warp_frame(in_source, pix.flatten(0, 1), "zeros", align_corners)
-        errors = photometric_error(_per_copy(round_trip, b), target, ssim_weight)
-        return errors.reshape(frames, n, *errors.shape[-3:])
+        for depth_f, pix_f, T_f in zip(source_depth, pix, T_to_centre, strict=True):  # one frame's maps at a time
+            pix_in_centre = project(backproject(depth_f, inv_K), K, T_f)
+            in_source = warp_frame(targets, pix_in_centre, "border", align_corners)
+            round_trip = warp_frame(in_source, pix_f, "zeros", align_corners)
+            errors.append(photometric_error(_per_copy(round_trip, b), target, ssim_weight).flatten(0, 1))
+        return torch.stack(errors)
 
 
 def geometric_term(
