@@ -18,6 +18,7 @@ import torch
 
 from tcdepth.models.attention import GeometricKernel, TemporalAttention
 from tcdepth.models.summary import saved_for_backward
+from tcdepth.reporting import describe_device
 
 GRIDS = ((24, 80), (32, 104), (40, 128))
 SIGMA = 0.25
@@ -74,7 +75,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=512)
     args = parser.parse_args()
     device = torch.device(args.device)
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    device_name = describe_device(str(device))
     torch.manual_seed(0)
     block = TemporalAttention(args.channels).to(device)
     for h, w in GRIDS:

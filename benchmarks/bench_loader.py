@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import tempfile
 import time
@@ -29,6 +28,7 @@ import torch
 
 from tcdepth.data import build_dataset
 from tcdepth.data.config import DataConfig
+from tcdepth.reporting import describe_device
 from tcdepth.synth import SynthConfig, write_dataset
 
 
@@ -46,7 +46,7 @@ def time_samples(root: Path, args) -> dict:
     cpu_ms = cpu / len(order) * 1e3
     return {
         "bench": "loader", "dataset": "synthetic (native layout, png)", "resolution": f"{args.height}x{args.width}",
-        "samples": len(order), "cpu": platform.processor() or platform.machine(),
+        "samples": len(order), "device": describe_device("cpu"),
         "torch": torch.__version__, "load_avg_1min": round(os.getloadavg()[0], 2),
         "wall_ms_per_sample": round(wall / len(order) * 1e3, 2), "cpu_ms_per_sample": round(cpu_ms, 2),
         "samples_per_s_per_core": round(1e3 / cpu_ms, 1),

@@ -31,6 +31,7 @@ from tcdepth.cli.info import load_model_config
 from tcdepth.data.intrinsics import Intrinsics
 from tcdepth.inference import Predictor
 from tcdepth.models import ModelConfig, build_model
+from tcdepth.reporting import describe_device
 
 
 def naive(predictor: Predictor, images: list[torch.Tensor], K: torch.Tensor) -> list[torch.Tensor]:
@@ -156,7 +157,7 @@ def main() -> None:
             "num_blocks": cfg.num_blocks, "attention_impl": cfg.attention_impl, "size": variant.size,
             "precision": variant.precision,
             "frames": args.frames, "repeats": args.repeats, "threads": variant.threads,
-            "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+            "device": describe_device(str(device)),
             "torch": torch.__version__, "load_avg_1m_before": round(load_before, 2),
             "load_avg_1m_after": round(load_after, 2), "naive_fps": round(args.frames / naive_s, 3),
             "streaming_fps": round(args.frames / stream_s, 3), "speedup_vs_naive": round(naive_s / stream_s, 3),

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 
 import numpy as np
 import torch
 
+from tcdepth.reporting import describe_device
 from tcdepth.synth import Renderer, SynthConfig, build_scene, write_sequence
 from tcdepth.synth.raycast import cast
 from tcdepth.synth.render import MAX_DISTANCE, cull
@@ -75,8 +75,7 @@ def main() -> None:
             render, render_cpu = _render_fps(cfg, args.seed, threads)
             full, full_cpu = _write_fps(cfg, args.seed, threads)
             print(json.dumps({
-                "benchmark": "synth", "size": size, "frames": cfg.frames, "device": "cpu",
-                "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                "benchmark": "synth", "size": size, "frames": cfg.frames, "device": describe_device("cpu"),
                 "torch_threads": torch.get_num_threads(), "threads": threads,
                 "torch": torch.__version__, "numpy": np.__version__,
                 "load_avg_1min": round(os.getloadavg()[0], 2), "render_fps": round(render, 2),

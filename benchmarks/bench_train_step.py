@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import gc
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from tcdepth.inference.cuda_graph import CudaGraphed
 from tcdepth.losses import tcdepth_loss
 from tcdepth.models import ModelConfig, build_model, save_weights
 from tcdepth.models.summary import count_operator_calls, kernel_operators, peak_tensor_bytes, storage_bytes
+from tcdepth.reporting import describe_device
 from tcdepth.training.config import ExperimentConfig, TeacherConfig, TrainConfig
 from tcdepth.training.module import DepthModule
 
@@ -57,14 +57,8 @@ SETTINGS = {
 }
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
 def peak_tflops(device: torch.device) -> float | None:
-    name = device_name(device)
+    name = describe_device(str(device))
     return next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
 
 
@@ -174,7 +168,8 @@ def bench_training(name: str, args, teacher_path: Path, device: torch.device, fl
     seconds = time_steps(step, device, 0, args.iters)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     result = {
-        "bench": "train_step", "setting": name, "device": device_name(device), "torch": torch.__version__,
+        "bench": "train_step", "setting": name, "device": describe_device(str(device)),
+        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
         "dtype": str(dtype or torch.float32).replace("torch.", ""), "attention": impl, "channels_last": channels_last,
         "cuda_graph": graph, "overrides": args.set, "batch": args.batch, "resolution": f"{args.height}x{args.width}",
         "first_step_s": round(first_step, 2), "s_per_step": round(seconds, 4),
@@ -384,7 +379,8 @@ def bench_inference(args, device: torch.device) -> list[dict]:
         for mode, (fn, per_call) in inference_modes(model, frames, K, dtype, args, device).items():
             seconds = time_steps(fn, device, args.warmup, args.iters) / per_call
             result = {
-                "bench": "inference", "mode": mode, "device": device_name(device), "torch": torch.__version__,
+                "bench": "inference", "mode": mode, "device": describe_device(str(device)),
+                "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                 "dtype": str(dtype or torch.float32).replace("torch.", ""), "batch": per_call,
                 "resolution": f"{args.height}x{args.width}", "ms_per_frame": round(seconds * 1e3, 3),
                 "frames_per_s": round(1 / seconds, 1),

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from tcdepth.data import build_dataset
 from tcdepth.data.synthetic import SyntheticDataset
 from tcdepth.evaluation.eigen import EigenOptions, evaluate_image
 from tcdepth.geometry import disp_to_depth
+from tcdepth.reporting import describe_device
 from tcdepth.training.config import load_experiment
 from tcdepth.training.module import DepthModule
 
@@ -120,7 +120,7 @@ def run_mode(mode: str, cfg, batch: dict, gt_disps: list[torch.Tensor], gt_poses
                 "pose_input_scale": args.pose_input_scale, "multiscale": cfg.loss.multiscale,
                 "lr": args.lr, "batch": args.batch, "pose_encoder": cfg.model.pose_encoder,
                 "pose_pretrained": cfg.model.pose_pretrained,
-                "device": f"cpu ({platform.machine()})", "torch": torch.__version__}), flush=True)
+                "device": describe_device("cpu"), "torch": torch.__version__}), flush=True)
         if optimizer is not None and step < steps:
             optimizer.zero_grad()
             loss.backward()
