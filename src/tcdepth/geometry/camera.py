@@ -40,9 +40,9 @@ def axis_angle_to_rotation(axisangle: torch.Tensor) -> torch.Tensor:
     ``a = sin(theta) / theta`` and ``b = (1 - cos(theta)) / theta^2 = sinc(theta / 2)^2 / 2`` (``sinc(x) = sin x / x``).
 
     The same rotation as ``kornia.geometry.conversions.axis_angle_to_rotation_matrix``, written as a few batched
-    operations: kornia's takes about 150 small kernels per call forward and backward, which a GPU training step
-    pays in host time. Through ``torch.sinc`` it is exact and differentiable at ``theta = 0`` too, and ``b`` in this
-    form has no cancellation at small angles.
+    operations: with kornia's, the two poses of a training step took 605 small kernels forward and backward, which a
+    GPU step pays in host time; 162 with this (benchmarks/README.md, "Memory and launches"). Through ``torch.sinc``
+    it is exact and differentiable at ``theta = 0`` too, and ``b`` in this form has no cancellation at small angles.
 
     Args:
         axisangle: ``[...,3]`` (direction = axis, norm = angle in radians).

@@ -166,8 +166,9 @@ class SpatialAttention(nn.Module):
 class TemporalAttention(nn.Module):
     """One temporal attention block (spec 3.1) on the three views ``[B,3,C,h,w]`` (order 0, -1, +1).
 
-    Each view attends separately to each of the two others; the two contexts are summed and fused with the view
-    by a 1x1 conv on ``concat[X_r, M_r]`` with a plain residual.
+    Each view attends separately to each of the two others (view ``v`` to ``v+1`` and ``v+2`` modulo 3,
+    :func:`other_views`); the two contexts are summed and fused with the view by a 1x1 conv on ``concat[X_r, M_r]``
+    with a plain residual.
     """
 
     def __init__(self, channels: int, reduction: int = 8):
