@@ -18,6 +18,7 @@ from tcdepth.geometry import (
     pixels_to_grid,
     pose_vec_to_mat,
     project,
+    project_with_depth,
     resize_intrinsics,
     rigid_transform,
     scale_pixels,
@@ -101,6 +102,23 @@ def test_invert_rigid_matches_the_general_inverse():
 def test_pose_rejects_bad_shape():
     with pytest.raises(ValueError, match="axisangle"):
         pose_vec_to_mat(torch.zeros(2, 4), torch.zeros(2, 3))
+
+
+def test_project_with_depth_broadcasts_one_point_map_over_several_frames():
+    # one batch of points [B,3,H,W] seen by F=2 cameras each [F,B,4,4]; reference: K (R P + t), then divide by z
+    g = torch.Generator().manual_seed(4)
+    points = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64)
+    points[:, 2] += 6.0  # in front of the cameras
+    T = pose_vec_to_mat(0.2 * torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)).double()
+    T = T.reshape(2, 2, 4, 4)
+    K = _K().double()
+    pix, depth = project_with_depth(points, K, T)
+    moved = torch.einsum("fbij,bjhw->fbihw", T[..., :3, :3], points) + T[..., :3, 3, None, None]
+    cam = torch.einsum("bij,fbjhw->fbihw", K, moved)
+    assert pix.shape == (2, 2, 4, 5, 2) and depth.shape == (2, 2, 1, 4, 5)
+    torch.testing.assert_close(depth, moved[:, :, 2:3])
+    torch.testing.assert_close(pix, (cam[:, :, :2] / cam[:, :, 2:3]).permute(0, 1, 3, 4, 2))
+    torch.testing.assert_close(project(points, K, T[0]), pix[0])
 
 
 def test_backproject_then_project_is_identity():

@@ -104,9 +104,9 @@ def invert_rigid(T: torch.Tensor) -> torch.Tensor:
 
 
 def _as_3x3(mat: torch.Tensor, name: str) -> torch.Tensor:
-    if mat.dim() != 3 or mat.shape[-2:] not in ((3, 3), (4, 4)):
+    if mat.dim() < 3 or mat.shape[-2:] not in ((3, 3), (4, 4)):
         raise ValueError(f"{name} must be [B,3,3] or [B,4,4], got {tuple(mat.shape)}")
-    return mat[:, :3, :3]
+    return mat[..., :3, :3]
 
 
 def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -120,12 +120,13 @@ def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> tor
 
 
 def _apply_3x3(M: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    """``M @ X`` for ``M [B,3,3]`` and ``X [B,3,N]`` (``B`` may broadcast) as three multiply-adds over the columns.
+    """``M @ X`` for ``M [...,3,3]`` and ``X [...,3,N]`` (leading axes broadcast) as three multiply-adds over the
+    columns.
 
     Equal to the matrix product, but one elementwise pass: on a GPU a batched 3x3 product over many columns runs
     as a slow matrix-vector kernel.
     """
-    return M[:, :, 0:1] * X[:, 0:1] + M[:, :, 1:2] * X[:, 1:2] + M[:, :, 2:3] * X[:, 2:3]
+    return M[..., 0:1] * X[..., 0:1, :] + M[..., 1:2] * X[..., 1:2, :] + M[..., 2:3] * X[..., 2:3, :]
 
 
 def backproject(depth: torch.Tensor, inv_K: torch.Tensor) -> torch.Tensor:
@@ -170,12 +171,36 @@ def project(points: torch.Tensor, K: torch.Tensor, T: torch.Tensor | None = None
     Returns:
         pix ``[B,H,W,2]`` holding ``(u, v)``.
     """
-    if T is not None:
-        points = transform_points(points, T)
-    b, _, h, w = points.shape
-    cam = _apply_3x3(_as_3x3(K, "K").to(points.dtype), points.reshape(b, 3, h * w))
-    pix = cam[:, :2] / (cam[:, 2:3] + eps)
-    return pix.reshape(b, 2, h, w).permute(0, 2, 3, 1)
+    return project_with_depth(points, K, T, eps)[0]
+
+
+def project_with_depth(
+    points: torch.Tensor, K: torch.Tensor, T: torch.Tensor | None = None, eps: float = 1e-7
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel coordinates ``pi(K (T P))`` of 3D points and their depth ``z`` in the target camera.
+
+    ``K`` is folded into ``T`` first (``K R`` and ``K t``, 3x3 products), so the point map is transformed once.
+    Leading axes broadcast: one batch's points ``[B,3,H,W]`` against the transforms of ``F`` frames
+    ``[F,B,4,4]`` give ``[F,B,...]`` results without a copy of the points per frame.
+
+    Args:
+        points: ``[...,3,H,W]`` in the source camera frame.
+        K: ``[...,3,3]`` or ``[...,4,4]`` pixel intrinsics of the target camera.
+        T: ``[...,4,4]`` source-to-target transforms, or None for the identity.
+    Returns:
+        ``(pix [...,H,W,2] holding (u, v), depth [...,1,H,W])`` on the grid of ``points``.
+    """
+    h, w = points.shape[-2:]
+    small = torch.promote_types(points.dtype, torch.float32)  # the 3x3 products in float32 at least
+    intrinsics = _as_3x3(K, "K").to(small)
+    if T is None:
+        cam = _apply_3x3(intrinsics.to(points.dtype), points.flatten(-2))
+    else:
+        rotation = (intrinsics @ T[..., :3, :3].to(small)).to(points.dtype)
+        translation = (intrinsics @ T[..., :3, 3:].to(small)).to(points.dtype)
+        cam = _apply_3x3(rotation, points.flatten(-2)) + translation
+    pix = cam[..., :2, :] / (cam[..., 2:3, :] + eps)
+    return pix.unflatten(-1, (h, w)).movedim(-3, -1), cam[..., 2:3, :].unflatten(-1, (h, w))
 
 
 def transformed_depth(depth: torch.Tensor, inv_K: torch.Tensor, T: torch.Tensor) -> torch.Tensor:

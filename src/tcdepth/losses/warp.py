@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tcdepth.geometry import backproject, pixels_to_grid, project, scale_pixels, transform_points
+from tcdepth.geometry import backproject, pixels_to_grid, project_with_depth, scale_pixels
 
 
 def reproject(depth: torch.Tensor, K: torch.Tensor, inv_K: torch.Tensor, T: torch.Tensor):
     """Where the pixels of the centre frame land in each source frame, and their depth there.
 
-    The centre frame is back-projected once and moved by every transform.
+    The centre frame is back-projected once and projected by every transform (no copy of the points per frame).
 
     Args:
         depth: ``[B,1,H,W]`` depth of the centre frame.
@@ -21,12 +21,7 @@ def reproject(depth: torch.Tensor, K: torch.Tensor, inv_K: torch.Tensor, T: torc
         ``(pix [F,B,H,W,2], depth_in_source [F,B,1,H,W])``: pixel ``(u, v)`` in frame ``f`` and the ``z`` of
         the point in frame ``f``'s camera, both on the centre grid.
     """
-    frames, b = T.shape[:2]
-    points = backproject(depth, inv_K)
-    points = points.unsqueeze(0).expand(frames, -1, -1, -1, -1).flatten(0, 1)
-    moved = transform_points(points, T.flatten(0, 1))
-    pix = project(moved, K.repeat(frames, 1, 1))
-    return pix.unflatten(0, (frames, b)), moved[:, 2:3].unflatten(0, (frames, b))
+    return project_with_depth(backproject(depth, inv_K), K, T)
 
 
 def warp_frame(
