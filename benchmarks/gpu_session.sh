@@ -16,7 +16,7 @@ timeout 60 python3 -m pytest -q -p no:cacheprovider tests/inference/test_cuda_gr
 timeout 90 $BENCH --settings plain bf16_channels_last bf16_channels_last_cuda_graph --breakdown --profile "$OUT" \
     --warmup 2 --iters 8 | tee "$OUT/train_b6.jsonl"
 # A/B of the memory and launch knobs against the default above (loss.scales_per_pass=4): every decoder stage
-# recomputed, then with two scales per pass, then each pass recomputed too (5.20, 5.00 and 4.61 GiB on the CPU
+# recomputed, then with two scales per pass, then each pass recomputed too (5.11, 4.90 and 4.56 GiB on the CPU
 # measure, benchmarks/README.md "Memory and launches").
 for knobs in "model.decoder_recompute_stages=4" "loss.scales_per_pass=2 model.decoder_recompute_stages=4" \
         "loss.scales_per_pass=2 loss.recompute=true model.decoder_recompute_stages=4"; do
