@@ -105,7 +105,7 @@ def invert_rigid(T: torch.Tensor) -> torch.Tensor:
 
 def _as_3x3(mat: torch.Tensor, name: str) -> torch.Tensor:
     if mat.dim() < 3 or mat.shape[-2:] not in ((3, 3), (4, 4)):
-        raise ValueError(f"{name} must be [B,3,3] or [B,4,4], got {tuple(mat.shape)}")
+        raise ValueError(f"{name} must be [B,3,3] or [B,4,4] (or with more leading axes), got {tuple(mat.shape)}")
     return mat[..., :3, :3]
 
 
@@ -177,7 +177,8 @@ def project(points: torch.Tensor, K: torch.Tensor, T: torch.Tensor | None = None
 def project_with_depth(
     points: torch.Tensor, K: torch.Tensor, T: torch.Tensor | None = None, eps: float = 1e-7
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel coordinates ``pi(K (T P))`` of 3D points and their depth ``z`` in the target camera.
+    """Pixel coordinates ``pi(K (T P))`` of 3D points and their depth ``z`` in the target camera (the third
+    coordinate of ``K T P``: the last row of a pixel intrinsics matrix is ``[0, 0, 1]``).
 
     ``K`` is folded into ``T`` first (``K R`` and ``K t``, 3x3 products), so the point map is transformed once.
     Leading axes broadcast: one batch's points ``[B,3,H,W]`` against the transforms of ``F`` frames
