@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from tcdepth.config import ConfigError, from_dict
-from tcdepth.geometry import pose_vec_to_mat
+from tcdepth.geometry import make_intrinsics, pose_vec_to_mat
 from tcdepth.losses import (
     LossConfig,
     consistency_term,
+    cycle_error,
     geometric_term,
     monodepth2_loss,
     motion_mask,
@@ -330,6 +331,21 @@ def test_reprojection_terms_compare_every_stacked_copy_with_the_target():
     expected_grad = torch.zeros(2, 2, 3, 1, 2)
     expected_grad[1, 0] = expected_grad[0, 1] = 1 / 3  # d|x|/dx = 1 for the minimum frame, mean over 3 channels
     assert torch.allclose(grad_sources.grad, expected_grad)
+
+
+def test_cycle_error_of_identity_motion_is_zero_and_rejects_a_partial_copy():
+    # identity transforms: the round trip lands every pixel back on itself, so the error is zero everywhere
+    target = torch.rand(2, 3, 6, 8, generator=torch.Generator().manual_seed(5))
+    K = make_intrinsics(4.6, 11.5, 4.0, 3.0).expand(2, 3, 3)
+    depth = torch.full((2, 4, 1, 6, 8), 5.0)  # F=2 frames, two copies of the batch of 2
+    v, u = torch.meshgrid(torch.arange(6.0), torch.arange(8.0), indexing="ij")
+    pix = torch.stack((u, v), dim=-1).expand(2, 4, 6, 8, 2)
+    identity = torch.eye(4).expand(2, 4, 4, 4)
+    errors = cycle_error(target, depth, pix, K, torch.linalg.inv(K), identity)
+    assert errors.shape == (2, 4, 1, 6, 8)
+    assert errors.abs().max() < 1e-5
+    with pytest.raises(ValueError, match=r"copies of a batch of 2 images"):
+        cycle_error(target, depth[:, :3], pix[:, :3], K, torch.linalg.inv(K), identity[:, :3])
 
 
 def test_mean_source_reduction_keeps_the_error_of_a_source_that_does_not_match(scene):

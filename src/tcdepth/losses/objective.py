@@ -130,7 +130,7 @@ def cycle_error(
         ``[F,N,1,H,W]``.
     """
     b = target.shape[0]
-    copies = source_depth.shape[1] // b
+    copies = _per_copy(source_depth, b, dim=1).shape[1]
     K, inv_K, targets = K.repeat(copies, 1, 1), inv_K.repeat(copies, 1, 1), target.repeat(copies, 1, 1, 1)
     errors = []
     with torch.no_grad():
