@@ -40,12 +40,12 @@ __all__ = [
     "pixel_to_normalized",
     "pixels_to_grid",
     "pose_vec_to_mat",
-    "scale_pixels",
     "project",
     "project_with_depth",
     "resize_intrinsics",
     "rigid_transform",
     "scale_intrinsics",
+    "scale_pixels",
     "transform_points",
     "transformed_depth",
 ]
