@@ -1,4 +1,5 @@
-"""Photometric error of Monodepth2: SSIM dissimilarity and L1."""
+"""Photometric terms: the SSIM + L1 error of Monodepth2, the reprojection error over source frames, the auto-mask
+and the photometric loss of one scale."""
 
 from __future__ import annotations
 
@@ -60,3 +61,79 @@ def _photometric_error(pred: torch.Tensor, target: torch.Tensor, ssim_weight: fl
     if ssim_weight == 0:
         return l1
     return ssim_weight * ssim(pred, target).mean(-3, keepdim=True) + (1 - ssim_weight) * l1
+
+
+def batch_copies(images: torch.Tensor, b: int, dim: int = 0) -> torch.Tensor:
+    """``images`` with ``k*b`` images on axis ``dim`` split into ``k`` copies of a batch of ``b`` (``[..., k, b,
+    ...]``), so that the batch's target broadcasts against every copy."""
+    if images.shape[dim] % b:
+        raise ValueError(f"expected copies of a batch of {b} images on axis {dim}, got {tuple(images.shape)}")
+    return images.unflatten(dim, (-1, b))
+
+
+def reprojection_terms(
+    images: torch.Tensor, target: torch.Tensor, ssim_weight: float = 0.85, reduction: str = "min"
+) -> torch.Tensor:
+    """Per-pixel minimum (``reduction="min"``) or mean (``"mean"``) over frames of the photometric error against
+    ``target``.
+
+    Args:
+        images: ``[F,N,3,H,W]`` (warped or unwarped source frames), ``N = k*B``: ``k`` copies of the batch stacked
+            on the batch axis (e.g. the scales of a pass), each compared with ``target``.
+        target: ``[B,3,H,W]``.
+    Returns:
+        ``[N,1,H,W]``.
+    """
+    b = target.shape[0]
+    if torch.is_grad_enabled() and images.requires_grad:
+        # One source frame at a time: photometric_error recomputes each frame's SSIM maps on their own in
+        # backward, so only one frame's maps are alive together there.
+        errors = torch.stack([photometric_error(batch_copies(frame, b), target, ssim_weight).flatten(0, 1)
+                              for frame in images])
+    else:
+        errors = photometric_error(batch_copies(images, b, dim=1), target, ssim_weight).flatten(1, 2)
+    if reduction == "min":
+        return errors.amin(dim=0)
+    if reduction == "mean":
+        return errors.mean(dim=0)
+    raise ValueError(f"reduction: expected 'min' or 'mean', got {reduction!r}")
+
+
+def automask(reprojection: torch.Tensor, identity: torch.Tensor, tie_noise: float = 1e-5) -> torch.Tensor:
+    """Monodepth2 auto-mask: 1 where warping beats the unwarped sources, ``r < r_id + N(0,1) * tie_noise``.
+
+    Args:
+        reprojection, identity: ``[B,1,H,W]``.
+    Returns:
+        ``[B,1,H,W]`` of 0/1, detached.
+    """
+    noisy_identity = identity + torch.randn_like(identity) * tie_noise
+    return (reprojection.detach() < noisy_identity.detach()).to(reprojection.dtype)
+
+
+def photometric_term(
+    reprojection: torch.Tensor,
+    identity: torch.Tensor,
+    mask: torch.Tensor,
+    normalisation: str = "masked_mean",
+    gate: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Photometric loss of one scale.
+
+    ``"masked_mean"``: ``sum(g m r) / (sum(g m) + 1e-7)`` (TC-Depth, ManyDepth). ``"min_mean"``:
+    ``mean(g (m r + (1 - m) r_id))``, i.e. Monodepth2's mean of ``min(r, r_id)``.
+
+    Args:
+        reprojection: ``r`` ``[B,1,H,W]``; identity: ``r_id`` ``[B,1,H,W]``.
+        mask: auto-mask ``m`` ``[B,1,H,W]`` (all ones when auto-masking is off).
+        gate: optional extra per-pixel weight ``g`` ``[B,1,H,W]`` (the motion mask in ManyDepth-style gating).
+    Returns:
+        scalar.
+    """
+    weights = mask if gate is None else mask * gate
+    if normalisation == "masked_mean":
+        return (weights * reprojection).sum() / (weights.sum() + 1e-7)
+    if normalisation == "min_mean":
+        per_pixel = mask * reprojection + (1 - mask) * identity
+        return per_pixel.mean() if gate is None else (gate * per_pixel).mean()
+    raise ValueError(f"normalisation: expected 'masked_mean' or 'min_mean', got {normalisation!r}")

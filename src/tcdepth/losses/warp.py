@@ -1,4 +1,5 @@
-"""View synthesis: reprojecting the centre frame's pixels into source frames and sampling them there."""
+"""View synthesis: reprojecting the centre frame's pixels into source frames and sampling them there; resizing maps
+to the resolution a loss is computed at."""
 
 from __future__ import annotations
 
@@ -49,3 +50,17 @@ def misaligned_pixels(pix: torch.Tensor, height: int, width: int) -> torch.Tenso
     i.e. it reads ``u' = u * W / (W - 1) - 0.5`` (and likewise for ``v``). Used only to reproduce that bug.
     """
     return scale_pixels(pix, (width / (width - 1), height / (height - 1)), (-0.5, -0.5))
+
+
+def upsample_bilinear(maps: torch.Tensor, size) -> torch.Tensor:
+    """``[N,C,h,w]`` maps resized bilinearly (``align_corners=False``) to ``size = (H, W)``; unchanged at that size."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def downsample_area(maps: torch.Tensor, size) -> torch.Tensor:
+    """``[N,C,H,W]`` maps area-averaged to ``size = (h, w)``; unchanged at that size."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps, size=tuple(size), mode="area")
