@@ -18,7 +18,7 @@ import torch
 
 from tcdepth.models.attention import GeometricKernel, TemporalAttention
 from tcdepth.models.summary import saved_for_backward
-from tcdepth.reporting import describe_device
+from tcdepth.runs import describe_device
 
 GRIDS = ((24, 80), (32, 104), (40, 128))
 SIGMA = 0.25

@@ -28,7 +28,7 @@ import torch
 
 from tcdepth.data import build_dataset
 from tcdepth.data.config import DataConfig
-from tcdepth.reporting import describe_device
+from tcdepth.runs import describe_device
 from tcdepth.synth import SynthConfig, write_dataset
 
 

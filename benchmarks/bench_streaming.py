@@ -31,7 +31,7 @@ from tcdepth.cli.info import load_model_config
 from tcdepth.data.intrinsics import Intrinsics
 from tcdepth.inference import Predictor
 from tcdepth.models import ModelConfig, build_model
-from tcdepth.reporting import describe_device
+from tcdepth.runs import describe_device
 
 
 def naive(predictor: Predictor, images: list[torch.Tensor], K: torch.Tensor) -> list[torch.Tensor]:

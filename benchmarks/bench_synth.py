@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from tcdepth.reporting import describe_device
+from tcdepth.runs import describe_device
 from tcdepth.synth import Renderer, SynthConfig, build_scene, write_sequence
 from tcdepth.synth.raycast import cast
 from tcdepth.synth.render import MAX_DISTANCE, cull

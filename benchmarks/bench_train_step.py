@@ -35,13 +35,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tcdepth.config import apply_overrides, from_dict, to_dict
+from tcdepth.experiment import ExperimentConfig, TeacherConfig, TrainConfig
 from tcdepth.geometry import intrinsics_at_scale, invert_intrinsics, make_intrinsics
 from tcdepth.inference.cuda_graph import CudaGraphed
 from tcdepth.losses import tcdepth_loss
 from tcdepth.models import ModelConfig, build_model, save_weights
 from tcdepth.models.summary import count_operator_calls, kernel_operators, peak_tensor_bytes, storage_bytes
-from tcdepth.reporting import describe_device
-from tcdepth.training.config import ExperimentConfig, TeacherConfig, TrainConfig
+from tcdepth.runs import describe_device
 from tcdepth.training.module import DepthModule
 
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}

@@ -38,10 +38,10 @@ from torch.utils.data import DataLoader
 
 from tcdepth.data import build_dataset
 from tcdepth.data.synthetic import SyntheticDataset
-from tcdepth.evaluation.eigen import EigenOptions, evaluate_image
+from tcdepth.experiment import load_experiment
 from tcdepth.geometry import disp_to_depth
-from tcdepth.reporting import describe_device
-from tcdepth.training.config import load_experiment
+from tcdepth.metrics import EigenOptions, evaluate_image
+from tcdepth.runs import describe_device
 from tcdepth.training.module import DepthModule
 
 MODES = ("ground_truth", "depth_given_poses", "pose_given_depth", "joint")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from tcdepth.reporting.run_info import describe_device, write_run_info
+from tcdepth.runs import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -78,20 +78,17 @@ def schedule(train_root: Path, args) -> list[str]:
             f"train.precision={args.precision}", "train.log_every_steps=10", "train.image_every_steps=100000"]
 
 
-def train_run(config: Path, name: str, overrides: list[str], out: Path, args) -> Path:
-    run_dir = out / "runs" / name
-    if (run_dir / "depth.safetensors").is_file():
-        return run_dir
-    start = time.perf_counter()
-    tcdepth("train", config, f"name={name}", f"train.out_dir={out / 'runs'}", "--no-progress", *overrides)
-    write_run_info(run_dir, describe_device(args.device), args.steps, time.perf_counter() - start)
-    return run_dir
+def train_run(config: Path, name: str, overrides: list[str], out: Path) -> Run:
+    run = Run(out / "runs" / name)
+    if not run.has_weights():
+        tcdepth("train", config, f"name={name}", f"train.out_dir={out / 'runs'}", "--no-progress", *overrides)
+    return run
 
 
-def evaluate(run_dir: Path, test_root: Path, split: Path, out: Path, args) -> None:
-    target = out / "eval" / run_dir.name
+def evaluate(run: Run, test_root: Path, split: Path, out: Path, args) -> None:
+    target = out / "eval" / run.path.name
     if not (target / "metrics.json").is_file():
-        tcdepth("evaluate", run_dir, "--data", "synthetic", "--data-path", test_root, "--split-file", split,
+        tcdepth("evaluate", run.path, "--data", "synthetic", "--data-path", test_root, "--split-file", split,
                 "--tcm", 3, 5, 7, "--crop", "none", "--device", args.device, "--out", target)
 
 
@@ -116,15 +113,14 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     train_root, test_root, split = make_data(args.out, args)
     overrides = schedule(train_root, args)
-    baseline = train_run(CONFIGS / "synthetic_tiny_monodepth2.yaml", "monodepth2", overrides, args.out, args)
+    baseline = train_run(CONFIGS / "synthetic_tiny_monodepth2.yaml", "monodepth2", overrides, args.out)
     evaluate(baseline, test_root, split, args.out, args)
-    teacher = [f"train.teacher.path={baseline / 'depth.safetensors'}"]
+    teacher = [f"train.teacher.path={baseline.path}"]
     for variant in args.variants:
         if time.perf_counter() - start > args.time_budget:
             print(f"time budget of {args.time_budget:.0f} s reached: {variant} and later variants not run")
             break
-        run = train_run(CONFIGS / "synthetic_tiny.yaml", variant, overrides + teacher + VARIANTS[variant],
-                        args.out, args)
+        run = train_run(CONFIGS / "synthetic_tiny.yaml", variant, overrides + teacher + VARIANTS[variant], args.out)
         evaluate(run, test_root, split, args.out, args)
     print(f"done in {time.perf_counter() - start:.0f} s; evaluations in {args.out / 'eval'}")
 

@@ -4,13 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from tcdepth.evaluation.eigen import (
-    EigenOptions,
-    crop_mask,
-    evaluate_eigen,
-    load_gt_depths,
-    post_process_disparity,
-)
+from tcdepth.evaluation.eigen import evaluate_eigen, load_gt_depths, post_process_disparity
+from tcdepth.metrics import EigenOptions, crop_mask
 
 
 def _scene(height=48, width=160, seed=0):

@@ -13,10 +13,10 @@ import torch
 from tcdepth.cli.main import main
 from tcdepth.config import save_config
 from tcdepth.evaluation.predict import plan_triplet
+from tcdepth.experiment import ExperimentConfig
 from tcdepth.models import ModelConfig, build_model, build_pose_net, save_weights
 from tcdepth.synth.config import SynthConfig
 from tcdepth.synth.writers import write_dataset
-from tcdepth.training.config import ExperimentConfig
 
 FRAMES, HEIGHT, WIDTH = 8, 64, 128
 

@@ -8,10 +8,10 @@ import torch
 
 from tcdepth.evaluation.predict import DepthPredictor, SyntheticFrames, TestFrame
 from tcdepth.evaluation.refine import RefineConfig, Refiner
+from tcdepth.experiment import ExperimentConfig
 from tcdepth.models import ModelConfig, build_model, build_pose_net
 from tcdepth.synth.config import SynthConfig
 from tcdepth.synth.writers import write_dataset
-from tcdepth.training.config import ExperimentConfig
 
 HEIGHT, WIDTH = 64, 128
 

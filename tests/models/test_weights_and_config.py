@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from tcdepth.cli.main import main
-from tcdepth.config import ConfigError, to_dict
+from tcdepth.config import ConfigError
 from tcdepth.models import ModelConfig, build_model, build_pose_net, drn_c_26, load_weights, save_weights
 from tcdepth.models.efficientnet import EfficientNetLite0Encoder, shipped_lite0_weights
 from tcdepth.models.pretrained import load_pretrained
@@ -28,18 +28,6 @@ def test_save_load_round_trip_reproduces_outputs(tmp_path):
     pose_path = tmp_path / "pose.safetensors"
     save_weights(build_pose_net(cfg), cfg, pose_path)
     assert type(load_weights(pose_path)[0]).__name__ == "PoseNet"
-
-
-def test_weights_written_with_the_earlier_pose_layers_key_still_load(tmp_path):
-    pose = build_pose_net(ModelConfig())
-    legacy = {k: v for k, v in json.loads(json.dumps(to_dict(ModelConfig()))).items() if k != "pose_encoder"}
-    legacy["pose_layers"] = 18
-    path = tmp_path / "pose.safetensors"
-    save_file(pose.state_dict(), str(path),
-              metadata={"format": "tcdepth-weights-v1", "network": "pose", "model_config": json.dumps(legacy)})
-    loaded, cfg = load_weights(path)
-    assert cfg.pose_encoder == "resnet18"
-    torch.testing.assert_close(loaded.decoder.squeeze.weight, pose.decoder.squeeze.weight)
 
 
 def test_load_names_keys_that_do_not_fit(tmp_path):

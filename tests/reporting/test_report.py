@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from tcdepth.config import save_config
+from tcdepth.experiment import ExperimentConfig
 from tcdepth.inference.writers import ply_bytes
-from tcdepth.reporting import DemoReport, ReportStep, load_result, write_report, write_run_info
+from tcdepth.reporting import DemoReport, ReportStep, load_result, write_report
 from tcdepth.reporting.figures import attention_queries, plot_attention, read_metrics_csv, read_ply
-from tcdepth.training.config import ExperimentConfig
+from tcdepth.runs import Run
 from tcdepth.visualize import save_png
 
 METRICS = {  # method -> (abs_rel, sq_rel, rmse, a1, {window: tcm abs})
@@ -61,13 +62,14 @@ def fake_run(root: Path, architecture: str) -> Path:
     run = root / f"run_{architecture}"
     experiment = ExperimentConfig(name=f"fake_{architecture}")
     experiment.model.architecture = architecture
+    experiment.model.encoder = "resnet18" if architecture == "monodepth2" else experiment.model.encoder
     experiment.data.height, experiment.data.width = 64, 224
     save_config(experiment, run / "config.yaml")
     (run / "logs").mkdir(parents=True)
     (run / "logs" / "metrics.csv").write_text(
         "epoch,lr-Adam,step,train/loss,val/a1,val/abs_rel\n,0.0002,0,,,\n0,,9,0.20,,\n0,,9,,0.5,0.4\n"
         "1,,19,0.15,,\n1,,19,,0.6,0.3\n")
-    write_run_info(run, "cpu (2 cores, x86_64)", 20, 95.4)
+    Run(run).write_info("cpu (2 cores, x86_64)", 20, 95.4)
     abs_rel, sq_rel, rmse, a1, tcm = METRICS[architecture]
     metrics = {"source": str(run), "eigen": {"metrics": {"abs_rel": abs_rel, "sq_rel": sq_rel, "rmse": rmse,
                                                          "rmse_log": 0.3, "a1": a1, "a2": 0.9, "a3": 0.95}},

@@ -11,11 +11,11 @@ import torch
 
 from tcdepth.cli.main import main
 from tcdepth.config import save_config
+from tcdepth.experiment import ExperimentConfig
 from tcdepth.models import ModelConfig, build_model, build_pose_net, save_weights
-from tcdepth.reporting import read_run_info, write_run_info
+from tcdepth.runs import Run
 from tcdepth.synth.config import SynthConfig
 from tcdepth.synth.writers import write_dataset
-from tcdepth.training.config import ExperimentConfig
 
 FRAMES, HEIGHT, WIDTH = 9, 64, 128
 
@@ -34,7 +34,7 @@ def evaluated(tmp_path_factory):
     save_config(experiment, run / "config.yaml")
     save_weights(build_model(model_cfg), model_cfg, run / "depth.safetensors")
     save_weights(build_pose_net(model_cfg), model_cfg, run / "pose.safetensors")
-    write_run_info(run, "cpu (2 cores, x86_64)", 7, 61.0)
+    Run(run).write_info("cpu (2 cores, x86_64)", 7, 61.0)
     assert main(["evaluate", str(run), "--data", "synthetic", "--data-path", str(root / "data"), "--split-file",
                  str(root / "split.txt"), "--tcm", "3", "5", "7", "--out", str(run / "evaluation")]) == 0
     shutil.copytree(run / "evaluation", root / "elsewhere")
@@ -76,13 +76,3 @@ def test_an_evaluation_folder_outside_its_run_finds_the_run_through_its_source(e
 def test_a_folder_without_outputs_is_named_in_the_error(evaluated, tmp_path, capsys):
     assert main(["results", str(tmp_path)]) == 1
     assert str(tmp_path) in capsys.readouterr().err
-
-
-def test_run_info_round_trip_and_missing_fields(tmp_path):
-    write_run_info(tmp_path, "cpu", 3, 1.5)
-    assert {k: read_run_info(tmp_path)[k] for k in ("device", "steps", "wall_time_s")} == {
-        "device": "cpu", "steps": 3, "wall_time_s": 1.5}
-    (tmp_path / "run_info.json").write_text('{"device": "cpu"}')
-    with pytest.raises(ValueError, match="run_info.json: missing field"):
-        read_run_info(tmp_path)
-    assert read_run_info(tmp_path / "none") is None

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from tcdepth.training.config import load_experiment
+from tcdepth.experiment import load_experiment
 from tcdepth.training.engine import train
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from tcdepth.config import ConfigError
+from tcdepth.experiment import load_experiment
 from tcdepth.models import load_weights
-from tcdepth.training.config import load_experiment
 from tcdepth.training.engine import train
 from tcdepth.training.module import DepthModule, NonFiniteLossError
 
@@ -30,7 +30,7 @@ def max_difference(a: dict, b: dict) -> float:
 
 def test_training_writes_checkpoints_weights_logs_and_validation(synthetic_root, fresh_dir):
     cfg = load_experiment(CONFIGS / "synthetic_tiny.yaml", tiny_overrides(synthetic_root, fresh_dir, "run"))
-    run_dir = train(cfg, enable_progress_bar=False)
+    run_dir = train(cfg, enable_progress_bar=False).path
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt")) == ["epoch=0.ckpt", "epoch=1.ckpt",
                                                                                  "last.ckpt"]
     depth, model_cfg = load_weights(run_dir / "depth.safetensors")
@@ -126,14 +126,6 @@ def test_joint_teacher_is_trained_and_frozen_teacher_is_not(synthetic_root, fres
 def test_shipped_configs_load(config):
     cfg = load_experiment(config)
     assert cfg.name and cfg.train.epochs > 0
-
-
-def test_run_config_of_an_earlier_version_loads_with_todays_keys(tmp_path):
-    saved = tmp_path / "config.yaml"
-    saved.write_text("name: old\nmodel:\n  architecture: monodepth2\n  encoder: resnet18\n  pose_layers: 50\n")
-    assert load_experiment(saved).model.pose_encoder == "resnet50"
-    with pytest.raises(ConfigError, match="pose_layers"):
-        load_experiment(None, ["model.pose_layers=18"])  # only files are upgraded; an override must use today's key
 
 
 @pytest.mark.parametrize(

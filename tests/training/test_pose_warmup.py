@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader
 
 from tcdepth.config import ConfigError
 from tcdepth.data import build_dataset
-from tcdepth.training.config import load_experiment
+from tcdepth.experiment import load_experiment
 from tcdepth.training.module import DepthModule
 
 from .conftest import tiny_overrides

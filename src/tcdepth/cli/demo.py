@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from tcdepth.reporting.demo import DemoSettings
+    from tcdepth.demo import DemoSettings
 
     defaults = DemoSettings()
     parser = subparsers.add_parser(
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from tcdepth.reporting.demo import Demo, DemoSettings
+    from tcdepth.demo import Demo, DemoSettings
 
     settings = DemoSettings(out_dir=Path(args.out), config_dir=Path(args.config_dir), sequences=args.sequences,
                             frames=args.frames, height=args.height, width=args.width,

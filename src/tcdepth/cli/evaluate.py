@@ -55,9 +55,9 @@ def register(subparsers) -> None:
 
 
 def evaluate_options(args, refine: bool):
-    from tcdepth.evaluation.eigen import EigenOptions
     from tcdepth.evaluation.refine import RefineConfig
     from tcdepth.evaluation.runner import EvaluateOptions
+    from tcdepth.metrics import EigenOptions
 
     eigen = EigenOptions(min_depth=args.min_depth, max_depth=args.max_depth, crop=args.crop,
                          median_scaling=not args.no_median_scaling, scale_factor=args.scale_factor)
@@ -70,34 +70,20 @@ def evaluate_options(args, refine: bool):
 
 
 def print_report(report, label: str = "") -> None:
-    from tcdepth.metrics import TRACK_METRICS
-
-    eigen = report.eigen
-    print(f"{label}{len(eigen.images)} images" + (f", {len(eigen.skipped)} skipped" if eigen.skipped else ""))
-    for name, reason in eigen.skipped:
+    """The report's summary on stdout, the items it skipped on stderr."""
+    for name, reason in report.eigen.skipped:
         print(f"  skipped {name}: {reason}", file=sys.stderr)
-    if eigen.options.median_scaling:
-        print(f" Scaling ratios | med: {eigen.ratio_median:0.3f} | std: {eigen.ratio_std:0.3f}")
-    print(report.table())
-    if report.fallbacks["shifted"] or report.fallbacks["duplicated"]:
-        print(f" sequence boundaries: {report.fallbacks['shifted']} frames predicted from a shifted triplet, "
-              f"{report.fallbacks['duplicated']} with duplicated frames")
-    for window, result in report.tcm.items():
-        values = "  ".join(f"{m} {result.mean[m]:.4f}" for m in TRACK_METRICS)
-        print(f" TCM-{window}: {values}  ({len(result.pairs)} pairs, {len(report.tcm_skipped[window])} snippets "
-              "skipped)")
-    if report.flicker:
-        print(f" flicker: predicted motion {report.flicker['predicted_motion']:.4f}, ground-truth motion "
-              f"{report.flicker['gt_motion']:.4f} ({report.flicker['pairs']} pairs)")
+    print(report.summary(label))
 
 
 def run(args) -> int:
-    from tcdepth.evaluation.runner import evaluate, load_model
+    from tcdepth.evaluation.runner import evaluate
+    from tcdepth.runs import load_trained_model
 
     if (args.model is None) == (args.pred_npz is None):
         raise ValueError("give either a model (run directory or weights file) or --pred-npz, not both")
     options = evaluate_options(args, refine=args.ttr)
-    model = load_model(args.model, args.height, args.width, args.device) if args.model else None
+    model = load_trained_model(args.model, args.height, args.width, args.device) if args.model else None
     report = evaluate(options, model, args.pred_npz, args.device)
     print_report(report)
     if args.out:

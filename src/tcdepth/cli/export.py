@@ -20,14 +20,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from tcdepth.inference.onnx_export import export_onnx
-    from tcdepth.inference.predictor import DEFAULT_NETWORK_SIZE, network_size_of_run
+    from tcdepth.runs import load_trained_model
 
-    checkpoint, out = Path(args.onnx[0]), Path(args.onnx[1])
-    size = DEFAULT_NETWORK_SIZE
-    if checkpoint.is_dir():
-        size = network_size_of_run(checkpoint) or size
-        checkpoint = checkpoint / "depth.safetensors"
-    height, width = args.height or size[0], args.width or size[1]
-    names = export_onnx(checkpoint, out, height, width)
+    out = Path(args.onnx[1])
+    model = load_trained_model(args.onnx[0], args.height, args.width)
+    height, width = model.height, model.width
+    names = export_onnx(model.depth_net, model.model_config, out, height, width)
     print(f"wrote {out} (inputs {', '.join(names)}; outputs disp, depth; {height}x{width}, dynamic batch)")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-DEFAULT_SCALE_FRAMES = 10
+from tcdepth.inference.clip import DEFAULT_SCALE_FRAMES
 
 
 def register(subparsers) -> None:
@@ -54,11 +54,11 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import logging
 
-    import numpy as np
     from tqdm import tqdm
 
-    from tcdepth.data.intrinsics import Intrinsics, load_intrinsics
-    from tcdepth.inference import Predictor, scale_from_camera_height
+    from tcdepth.data.intrinsics import load_intrinsics
+    from tcdepth.inference import Predictor
+    from tcdepth.inference.clip import predict_clip
     from tcdepth.inference.predictor import DEFAULT_HORIZONTAL_FOV_DEG
     from tcdepth.inference.sources import iter_source_frames, select_frames, source_fps
     from tcdepth.inference.writers import ClipWriter, OutputSelection
@@ -76,54 +76,23 @@ def run(args) -> int:
     intrinsics = load_intrinsics(args.intrinsics) if args.intrinsics else None
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, precision=args.precision,
                                           height=args.height, width=args.width, end_mode=args.end_mode,
-                                          scale=args.scale or 1.0, cuda_graphs=args.cuda_graphs)
+                                          scale=args.scale or 1.0, cuda_graphs=args.cuda_graphs,
+                                          intrinsics=intrinsics, fov=args.fov or DEFAULT_HORIZONTAL_FOV_DEG)
     if selection.fused_ply and predictor.pose_net is None:
-        raise ValueError(f"--fused-ply needs camera poses: {args.checkpoint} is not a run directory holding "
-                         "pose.safetensors")
+        raise ValueError(f"--fused-ply needs camera poses: {args.checkpoint} is not a run directory holding a "
+                         "pose network")
     metric = args.scale is not None or args.camera_height is not None
     if not metric:
         print("note: the model predicts depth up to scale; outputs are relative depth (network units). Give "
               "--scale or --camera-height for metres.", file=sys.stderr)
-    first_frame = True
     frames = select_frames(iter_source_frames(args.input), args.stride, args.max_frames)
-    pending = []  # predictions held back until the --camera-height scale is known
-    scale_known = [args.camera_height is None]
+    progress = tqdm((frame for _, frame in frames), total=args.max_frames, unit="frame", disable=args.no_progress,
+                    file=sys.stderr)
     with ClipWriter(args.out, selection, metric) as writer:
-        def emit(prediction):
-            if prediction is None:
-                return
-            if scale_known[0]:
-                writer.write(prediction)
-                return
-            pending.append(prediction)
-            if len(pending) >= args.scale_frames:
-                release()
-
-        def release():
-            factors = [scale_from_camera_height(p.depth, p.K, args.camera_height) for p in pending]
-            predictor.scale = float(np.median(factors))
-            print(f"scale from camera height {args.camera_height} m: {predictor.scale:.4g} "
-                  f"(median of {len(factors)} frames)", file=sys.stderr)
-            for prediction in pending:
-                writer.write(prediction.rescaled(predictor.scale))
-            pending.clear()
-            scale_known[0] = True
-
-        for _, frame in tqdm(frames, total=args.max_frames, unit="frame", disable=args.no_progress,
-                             file=sys.stderr):
-            if first_frame and intrinsics is None:
-                fov = args.fov or DEFAULT_HORIZONTAL_FOV_DEG
-                intrinsics = Intrinsics.from_fov(frame.width, frame.height, fov)
-                print(f"warning: no --intrinsics; assuming a centred camera with a {fov:g} degree horizontal field "
-                      "of view", file=sys.stderr)
-            if first_frame:
-                predictor.intrinsics = intrinsics
-                first_frame = False
-            emit(predictor.push(frame))
-        emit(predictor.flush())
-        if pending:
-            release()
-        if writer.num_frames == 0:
+        written = predict_clip(predictor, progress, writer, args.camera_height, args.scale_frames)
+        if written == 0:
             raise ValueError(f"{args.input}: no frame was predicted")
-    print(f"wrote {writer.num_frames} frame(s) to {args.out}")
+    if args.camera_height is not None:
+        print(f"scale from camera height {args.camera_height} m: {predictor.scale:.4g}", file=sys.stderr)
+    print(f"wrote {written} frame(s) to {args.out}")
     return 0

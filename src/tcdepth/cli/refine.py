@@ -30,12 +30,13 @@ def compare(before, after) -> dict:
 
 def run(args) -> int:
     from tcdepth.cli.evaluate import evaluate_options, print_report
-    from tcdepth.evaluation.runner import evaluate, load_model
+    from tcdepth.evaluation.runner import evaluate
     from tcdepth.io import atomic_write_text
+    from tcdepth.runs import load_trained_model
 
     if args.model is None:
         raise ValueError("refine needs a run directory (with depth.safetensors and pose.safetensors)")
-    model = load_model(args.model, args.height, args.width, args.device)
+    model = load_trained_model(args.model, args.height, args.width, args.device)
     before = evaluate(evaluate_options(args, refine=False), model, device=args.device)
     after = evaluate(evaluate_options(args, refine=True), model, device=args.device)
     print_report(before, "without refinement: ")

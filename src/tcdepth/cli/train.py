@@ -16,10 +16,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tcdepth.training.config import load_experiment
+    from tcdepth.experiment import load_experiment
     from tcdepth.training.engine import train
 
     cfg = load_experiment(args.config, args.overrides)
-    run_dir = train(cfg, fresh=args.fresh, enable_progress_bar=not args.no_progress)
-    print(f"run directory: {run_dir}")
+    run = train(cfg, fresh=args.fresh, enable_progress_bar=not args.no_progress)
+    print(f"run directory: {run.path}")
     return 0

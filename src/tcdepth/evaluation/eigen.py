@@ -1,10 +1,7 @@
-"""KITTI Eigen protocol on arrays: predicted scaled disparities against ground-truth depth maps (spec 6.1).
+"""KITTI Eigen protocol over a test set: predicted scaled disparities against ground-truth depth maps (spec 6.1).
 
-Per image: the predicted scaled disparity is resized to the ground-truth size (bilinear, half-pixel centres as
-cv2), ``depth = 1 / disp``; pixels are kept where ``min_depth < gt < max_depth`` inside the crop; the prediction
-is multiplied by ``scale_factor`` and then, unless disabled, by the median ratio ``median(gt) / median(pred)``;
-it is clamped to ``[min_depth, max_depth]`` and scored with :func:`tcdepth.metrics.depth_errors`. The reported
-value of each metric is the mean over images.
+Each image is scored by :func:`tcdepth.metrics.evaluate_image`; the reported value of each metric is the mean over
+images. Also Monodepth2's flip post-processing and the ground-truth file ``gt_depths.npz``.
 """
 
 from __future__ import annotations
@@ -17,63 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from tcdepth.io import atomic_write_text
-from tcdepth.metrics import DEPTH_METRICS, depth_errors
-
-#: Crop fractions ``(top, bottom, left, right)`` of the ground-truth size; bounds are ``floor(fraction * size)``.
-CROPS = {
-    "garg": (0.40810811, 0.99189189, 0.03594771, 0.96405229),
-    "eigen": (0.3324324, 0.91351351, 0.0359477, 0.96405229),
-}
-STEREO_SCALE_FACTOR = 5.4
-
-
-@dataclass
-class EigenOptions:
-    """Options of the Eigen protocol; the defaults are the monocular protocol of Monodepth2 and TC-Depth.
-
-    ``crop``: ``"garg"`` (the field's default), ``"eigen"`` (Eigen et al. 2014) or ``"none"``. Stereo-trained
-    models use ``median_scaling=False, scale_factor=5.4``.
-    """
-
-    min_depth: float = 1e-3
-    max_depth: float = 80.0
-    crop: str = "garg"
-    median_scaling: bool = True
-    scale_factor: float = 1.0
-
-    def __post_init__(self):
-        if self.crop not in (*CROPS, "none"):
-            raise ValueError(f"crop must be one of {[*CROPS, 'none']}, got {self.crop!r}")
-        if not 0 <= self.min_depth < self.max_depth:
-            raise ValueError(f"need 0 <= min_depth < max_depth, got {self.min_depth}, {self.max_depth}")
-        if self.scale_factor <= 0:
-            raise ValueError(f"scale_factor must be positive, got {self.scale_factor}")
-
-
-def crop_mask(height: int, width: int, crop: str = "garg") -> np.ndarray:
-    """Bool ``[H,W]`` mask of the evaluation crop: rows ``[floor(t H), floor(b H))``, cols ``[floor(l W), floor(r W))``.
-
-    For KITTI's 375x1242 the Garg crop is rows 153:371, cols 44:1197. ``crop="none"`` keeps everything.
-    """
-    mask = np.zeros((height, width), dtype=bool)
-    if crop == "none":
-        mask[:] = True
-        return mask
-    if crop not in CROPS:
-        raise ValueError(f"crop must be one of {[*CROPS, 'none']}, got {crop!r}")
-    top, bottom, left, right = CROPS[crop]
-    mask[int(top * height):int(bottom * height), int(left * width):int(right * width)] = True
-    return mask
-
-
-def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize a ``[h,w]`` map to ``[height,width]`` bilinearly with half-pixel centres (as ``cv2.resize``)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    return F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
+from tcdepth.metrics import DEPTH_METRICS, EigenOptions, ImageResult, evaluate_image
 
 
 def post_process_disparity(disp: np.ndarray, flipped_disp: np.ndarray) -> np.ndarray:
@@ -93,16 +36,6 @@ def post_process_disparity(disp: np.ndarray, flipped_disp: np.ndarray) -> np.nda
     right_weight = left_weight[:, ::-1]
     mean = 0.5 * (disp + unflipped)
     return right_weight * disp + left_weight * unflipped + (1.0 - left_weight - right_weight) * mean
-
-
-@dataclass
-class ImageResult:
-    """Metrics of one image; ``ratio`` is the median-scaling ratio (NaN when scaling is off)."""
-
-    name: str
-    metrics: dict[str, float]
-    ratio: float
-    pixels: int
 
 
 @dataclass
@@ -155,32 +88,6 @@ def load_gt_depths(path: str | Path) -> list[np.ndarray]:
         if "data" not in archive.files:
             raise ValueError(f"ground-truth file {path} has no key 'data' (keys: {archive.files})")
         return list(archive["data"])
-
-
-def evaluate_image(gt_depth: np.ndarray, pred_disp: np.ndarray, options: EigenOptions,
-                   name: str = "") -> ImageResult:
-    """Score one predicted scaled disparity ``[h,w]`` against a ground-truth depth map ``[H,W]`` (0 = unknown)."""
-    gt_depth = np.asarray(gt_depth, dtype=np.float64)
-    pred_disp = np.asarray(pred_disp, dtype=np.float32)
-    if gt_depth.ndim != 2:
-        raise ValueError(f"{name}: ground truth must be an [H,W] depth map, got shape {gt_depth.shape}")
-    if pred_disp.ndim != 2:
-        raise ValueError(f"{name}: prediction must be an [h,w] disparity map, got shape {pred_disp.shape}")
-    if not np.isfinite(pred_disp).all() or (pred_disp <= 0).any():
-        raise ValueError(f"{name}: prediction holds non-finite or non-positive disparities")
-    height, width = gt_depth.shape
-    pred_depth = 1.0 / resize_bilinear(pred_disp, height, width).astype(np.float64)
-    mask = (gt_depth > options.min_depth) & (gt_depth < options.max_depth) & crop_mask(height, width, options.crop)
-    if not mask.any():
-        raise ValueError(f"{name}: no valid ground-truth pixel in ({options.min_depth}, {options.max_depth}) m "
-                         f"inside the {options.crop} crop")
-    gt, pred = gt_depth[mask], pred_depth[mask] * options.scale_factor
-    ratio = float("nan")
-    if options.median_scaling:
-        ratio = float(np.median(gt) / np.median(pred))
-        pred = pred * ratio
-    pred = np.clip(pred, options.min_depth, options.max_depth)
-    return ImageResult(name=name, metrics=depth_errors(gt, pred), ratio=ratio, pixels=int(mask.sum()))
 
 
 def evaluate_eigen(

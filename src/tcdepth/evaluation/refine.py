@@ -84,12 +84,12 @@ class Refiner:
     """Holds the depth and pose networks and the objective of a run; refines them per sequence."""
 
     def __init__(self, experiment, depth_net: nn.Module, pose_net: nn.Module, config: RefineConfig | None = None):
-        from tcdepth.training.config import TeacherConfig
+        from tcdepth.experiment import TeacherConfig
         from tcdepth.training.module import DepthModule
 
         self.config = config or RefineConfig()
         experiment = replace(experiment, loss=replace(experiment.loss, use_motion_loss=False),
-                             train=replace(experiment.train, teacher=TeacherConfig()))
+                             train=replace(experiment.train, teacher=TeacherConfig(mode="none")))
         self.module = DepthModule(experiment)
         self.module.depth_net = depth_net
         self.module.pose_net = pose_net

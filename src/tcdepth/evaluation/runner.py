@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from torch import nn
 
-from tcdepth.evaluation.eigen import EigenOptions, EigenResult, evaluate_eigen, load_gt_depths, resize_bilinear
+from tcdepth.evaluation.eigen import EigenResult, evaluate_eigen, load_gt_depths
 from tcdepth.evaluation.flicker import flicker_error
 from tcdepth.evaluation.predict import (
     DepthPredictor,
@@ -30,46 +29,10 @@ from tcdepth.evaluation.predict import (
 from tcdepth.evaluation.refine import RefineConfig, Refiner, RefineReport
 from tcdepth.evaluation.tcm import WINDOW_FRAME_IDS, TCMResult, TCMSnippet, evaluate_tcm
 from tcdepth.io import atomic_write_text
+from tcdepth.metrics import DEPTH_METRICS, TRACK_METRICS, EigenOptions, resize_bilinear
+from tcdepth.runs import TrainedModel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoadedModel:
-    """A depth network (and the pose network when available) with the settings it was trained with."""
-
-    depth_net: nn.Module
-    pose_net: nn.Module | None
-    experiment: object  # tcdepth.training.config.ExperimentConfig
-    height: int
-    width: int
-    source: str
-
-
-def load_model(path: str | Path, height: int | None = None, width: int | None = None,
-               device: str = "cpu") -> LoadedModel:
-    """Load a run directory (``config.yaml``, ``depth.safetensors``, optional ``pose.safetensors``) or a depth
-    weights file. The network input size is the run's ``data.height/width`` unless ``height``/``width`` are given
-    (a bare weights file defaults to 192x640)."""
-    from tcdepth.models import load_weights
-    from tcdepth.training.config import ExperimentConfig, load_experiment
-
-    path = Path(path)
-    if path.is_dir():
-        if not (path / "depth.safetensors").is_file():
-            raise FileNotFoundError(f"run directory {path} has no depth.safetensors (is the training finished?)")
-        config = path / "config.yaml"
-        experiment = load_experiment(config if config.is_file() else None)
-        depth_net, model_cfg = load_weights(path / "depth.safetensors", device)
-        pose_path = path / "pose.safetensors"
-        pose_net = load_weights(pose_path, device)[0] if pose_path.is_file() else None
-        experiment.model = model_cfg
-    else:
-        depth_net, model_cfg = load_weights(path, device)
-        pose_net = None
-        experiment = ExperimentConfig(model=model_cfg)
-    return LoadedModel(depth_net, pose_net, experiment, height or experiment.data.height,
-                       width or experiment.data.width, str(path))
 
 
 @dataclass
@@ -148,10 +111,28 @@ class EvaluationReport:
         atomic_write_text(out_dir / "table.txt", self.table() + "\n")
 
     def table(self) -> str:
-        from tcdepth.metrics import DEPTH_METRICS
-
         header = "  ".join(f"{m:>8}" for m in DEPTH_METRICS)
         return f" {header}\n{self.eigen.table_row()}"
+
+    def summary(self, label: str = "") -> str:
+        """What ``tcdepth evaluate`` prints: images evaluated, median-scaling ratios, the Eigen table, boundary
+        fallbacks, each TCM window and the flicker measure."""
+        eigen = self.eigen
+        lines = [f"{label}{len(eigen.images)} images" + (f", {len(eigen.skipped)} skipped" if eigen.skipped else "")]
+        if eigen.options.median_scaling:
+            lines.append(f" Scaling ratios | med: {eigen.ratio_median:0.3f} | std: {eigen.ratio_std:0.3f}")
+        lines.append(self.table())
+        if self.fallbacks["shifted"] or self.fallbacks["duplicated"]:
+            lines.append(f" sequence boundaries: {self.fallbacks['shifted']} frames predicted from a shifted triplet, "
+                         f"{self.fallbacks['duplicated']} with duplicated frames")
+        for window, result in self.tcm.items():
+            values = "  ".join(f"{m} {result.mean[m]:.4f}" for m in TRACK_METRICS)
+            lines.append(f" TCM-{window}: {values}  ({len(result.pairs)} pairs, {len(self.tcm_skipped[window])} "
+                         "snippets skipped)")
+        if self.flicker:
+            lines.append(f" flicker: predicted motion {self.flicker['predicted_motion']:.4f}, ground-truth motion "
+                         f"{self.flicker['gt_motion']:.4f} ({self.flicker['pairs']} pairs)")
+        return "\n".join(lines)
 
 
 def load_external_disparities(path: str | Path, count: int) -> list[np.ndarray]:
@@ -235,7 +216,7 @@ def _flicker(store: FrameStore, pairs, predictions, gts, motion: MotionPredictor
             "pairs_predicted_motion": len(predicted), "pairs_gt_motion": len(with_gt)}
 
 
-def evaluate(options: EvaluateOptions, model: LoadedModel | None = None, pred_path: str | Path | None = None,
+def evaluate(options: EvaluateOptions, model: TrainedModel | None = None, pred_path: str | Path | None = None,
              device: str = "cpu") -> EvaluationReport:
     """Run the evaluation of ``options`` on a model or on external predictions (``pred_path``)."""
     if (model is None) == (pred_path is None):
@@ -299,8 +280,8 @@ def evaluate(options: EvaluateOptions, model: LoadedModel | None = None, pred_pa
         refiner = None
         if options.refine is not None:
             if model.pose_net is None:
-                raise ValueError(f"test-time refinement needs the pose network: {model.source} has no "
-                                 "pose.safetensors (give a run directory)")
+                raise ValueError(f"test-time refinement needs the pose network: {model.source} has none (give a "
+                                 "run directory that holds it)")
             refiner = Refiner(model.experiment, predictor.model, model.pose_net, options.refine)
         predictions = {}
         for sequence, frames in needed.items():

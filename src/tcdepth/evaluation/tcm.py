@@ -24,9 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tcdepth.evaluation.eigen import crop_mask, resize_bilinear
 from tcdepth.io import atomic_write_text
-from tcdepth.metrics import TRACK_METRICS, track_errors
+from tcdepth.metrics import TRACK_METRICS, crop_mask, resize_bilinear, track_errors
 
 WINDOW_FRAME_IDS = {3: [0, -1, 1], 5: [0, -1, 1, -2, 2], 7: [0, -1, 1, -2, 2, -3, 3]}
 TRACK_GT_THRESHOLD = 0.3  # metres: ground-truth tracks longer than this are not self-consistent and are masked

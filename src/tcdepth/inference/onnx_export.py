@@ -1,4 +1,4 @@
-"""ONNX export of a depth checkpoint: the TC-Depth triplet model or the Monodepth2 single-frame model.
+"""ONNX export of a depth network: the TC-Depth triplet model or the Monodepth2 single-frame model.
 
 Inputs and outputs (``B`` is a dynamic axis):
 
@@ -22,7 +22,7 @@ from torch import nn
 
 from tcdepth.geometry import disp_to_depth
 from tcdepth.io import atomic_path
-from tcdepth.models import ModelConfig, Monodepth2, PoseNet, TCDepth, build_model, load_weights
+from tcdepth.models import ModelConfig, Monodepth2, TCDepth, build_model
 
 ONNX_OPSET = 17
 
@@ -66,14 +66,12 @@ def exportable_module(model: TCDepth | Monodepth2, cfg: ModelConfig) -> TripletD
     return TripletDepth(dense, dense_cfg).eval()
 
 
-def export_onnx(checkpoint: str | Path, out_path: str | Path, height: int = 192, width: int = 640) -> list[str]:
-    """Export the depth network of ``checkpoint`` (a ``depth.safetensors`` file) to ``out_path`` for inputs of
-    ``height x width``; returns the input names. The file is written atomically and checked with ``onnx.checker``."""
+def export_onnx(model: TCDepth | Monodepth2, cfg: ModelConfig, out_path: str | Path, height: int = 192,
+                width: int = 640) -> list[str]:
+    """Export a depth network with its settings to ``out_path`` for inputs of ``height x width``; returns the input
+    names. The file is written atomically and checked with ``onnx.checker``."""
     import onnx
 
-    model, cfg = load_weights(checkpoint)
-    if isinstance(model, PoseNet):
-        raise ValueError(f"{checkpoint} holds a pose network; export the depth network (depth.safetensors)")
     module = exportable_module(model, cfg)
     if isinstance(module, TripletDepth):
         names = ["frames", "K"]

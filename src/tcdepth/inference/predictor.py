@@ -28,20 +28,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from PIL import Image
 
 from tcdepth.data.intrinsics import Intrinsics
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
 from tcdepth.inference.cuda_graph import CudaGraphed
-from tcdepth.models import ModelConfig, Monodepth2, PoseNet, TCDepth, load_weights
+from tcdepth.models import ModelConfig, Monodepth2, PoseNet, TCDepth
+from tcdepth.runs import DEFAULT_NETWORK_SIZE, load_trained_model
 
 log = logging.getLogger(__name__)
 
 END_MODES = ("mirror", "duplicate", "drop")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_HORIZONTAL_FOV_DEG = 60.0
-DEFAULT_NETWORK_SIZE = (192, 640)
 
 
 @dataclass
@@ -92,17 +91,6 @@ def _as_rgb_array(frame) -> np.ndarray:
     return array
 
 
-def network_size_of_run(run_dir: Path) -> tuple[int, int] | None:
-    """``(height, width)`` of ``data:`` in a run directory's ``config.yaml``, or None when absent."""
-    config = run_dir / "config.yaml"
-    if not config.is_file():
-        return None
-    data = (yaml.safe_load(config.read_text()) or {}).get("data") or {}
-    if "height" in data and "width" in data:
-        return int(data["height"]), int(data["width"])
-    return None
-
-
 class Predictor:
     """Depth of video frames with a TC-Depth or Monodepth2 network.
 
@@ -111,7 +99,8 @@ class Predictor:
         model_cfg: its :class:`ModelConfig` (depth range).
         pose_net: optional :class:`PoseNet`; when given each prediction carries its camera pose.
         height, width: network input size (multiples of 32); frames are resized to it (Lanczos).
-        intrinsics: camera of the frames; None: a centred camera with ``DEFAULT_HORIZONTAL_FOV_DEG`` and a warning.
+        intrinsics: camera of the frames; None: a centred camera with a horizontal field of view of ``fov`` degrees
+            and a warning.
         end_mode: ``"mirror"`` | ``"duplicate"`` | ``"drop"`` (module docstring).
         device: torch device.
         precision: ``"fp32"`` | ``"bf16"`` | ``"fp16"`` (autocast; fp16 needs CUDA).
@@ -123,7 +112,8 @@ class Predictor:
     def __init__(self, depth_net: TCDepth | Monodepth2, model_cfg: ModelConfig, pose_net: PoseNet | None = None,
                  height: int = DEFAULT_NETWORK_SIZE[0], width: int = DEFAULT_NETWORK_SIZE[1],
                  intrinsics: Intrinsics | None = None, end_mode: str = "mirror", device: str | torch.device = "cpu",
-                 precision: str = "fp32", scale: float = 1.0, cuda_graphs: bool = False):
+                 precision: str = "fp32", scale: float = 1.0, cuda_graphs: bool = False,
+                 fov: float = DEFAULT_HORIZONTAL_FOV_DEG):
         if end_mode not in END_MODES:
             raise ValueError(f"end_mode: expected one of {END_MODES}, got {end_mode!r}")
         if precision not in PRECISIONS:
@@ -138,6 +128,7 @@ class Predictor:
         self.model_cfg = model_cfg
         self.height, self.width = height, width
         self.intrinsics = intrinsics
+        self.fov = fov
         self.end_mode = end_mode
         self.precision = precision
         self.scale = scale
@@ -152,29 +143,10 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", precision: str = "fp32",
                         height: int | None = None, width: int | None = None, **kwargs) -> Predictor:
-        """Load a ``depth.safetensors`` file, or a run directory with ``depth.safetensors`` (and, when present,
-        ``pose.safetensors`` and the network size of its ``config.yaml``). Other keyword arguments go to
-        :class:`Predictor`."""
-        path = Path(path)
-        pose_net = None
-        size = None
-        if path.is_dir():
-            depth_path = path / "depth.safetensors"
-            if not depth_path.is_file():
-                raise FileNotFoundError(f"run directory {path} holds no depth.safetensors")
-            if (path / "pose.safetensors").is_file():
-                pose_net, _ = load_weights(path / "pose.safetensors")
-                if not isinstance(pose_net, PoseNet):
-                    raise ValueError(f"{path / 'pose.safetensors'} is not a pose network")
-            size = network_size_of_run(path)
-        else:
-            depth_path = path
-        depth_net, cfg = load_weights(depth_path)
-        if isinstance(depth_net, PoseNet):
-            raise ValueError(f"{depth_path} holds a pose network; give the depth network (depth.safetensors) or "
-                             "the run directory")
-        size = size or DEFAULT_NETWORK_SIZE
-        return cls(depth_net, cfg, pose_net, height or size[0], width or size[1], device=device,
+        """Load a run directory (its depth network, pose network when present, and training size) or a depth
+        weights file (:func:`tcdepth.runs.load_trained_model`). Other keyword arguments go to :class:`Predictor`."""
+        model = load_trained_model(path, height, width)
+        return cls(model.depth_net, model.model_config, model.pose_net, model.height, model.width, device=device,
                    precision=precision, **kwargs)
 
     @property
@@ -254,10 +226,9 @@ class Predictor:
     def _set_camera(self, size: tuple[int, int]) -> None:
         self._frame_size = size
         if self.intrinsics is None:
-            log.warning("no intrinsics file given: assuming a centred pinhole camera with a %.0f degree horizontal "
-                        "field of view; depth and point clouds are only as right as this guess",
-                        DEFAULT_HORIZONTAL_FOV_DEG)
-            self.intrinsics = Intrinsics.from_fov(size[1], size[0], DEFAULT_HORIZONTAL_FOV_DEG)
+            log.warning("no intrinsics file given: assuming a centred pinhole camera with a %g degree horizontal "
+                        "field of view; depth and point clouds are only as right as this guess", self.fov)
+            self.intrinsics = Intrinsics.from_fov(size[1], size[0], self.fov)
         self._K_frame = self.intrinsics.K_for(*size)
         self._K_net = self.intrinsics.K_for(self.height, self.width).to(self.device)
 

@@ -200,8 +200,8 @@ class ClipWriter:
             write_ply(self._path("ply", prediction.index, ".ply"), points, colors, s.ply_binary)
         if s.fused_ply:
             if prediction.camera_to_world is None:
-                raise ValueError("the fused point cloud needs camera poses: give a run directory holding "
-                                 "pose.safetensors")
+                raise ValueError("the fused point cloud needs camera poses: give a run directory holding a pose "
+                                 "network")
             points, colors = point_cloud(prediction.depth, prediction.K, prediction.image, s.fused_step)
             self._fused_points.append(transform_cloud(points, prediction.camera_to_world))
             self._fused_colors.append(colors)

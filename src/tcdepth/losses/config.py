@@ -37,8 +37,9 @@ class LossConfig:
         ssim_weight: weight of the SSIM dissimilarity in the photometric error (L1 gets ``1 - ssim_weight``).
         smoothness_weight: edge-aware smoothness weight at scale 0 (divided by ``2^s`` at scale ``s``).
         use_automask: Monodepth2 auto-masking (pixels where the unwarped source already matches are ignored).
-        photometric_normalisation: ``"masked_mean"`` (TC-Depth/ManyDepth: sum of masked error over the mask
-            count) or ``"min_mean"`` (Monodepth2: mean over all pixels of ``min(r, r_id)``).
+        photometric_normalisation: of the TC-Depth objective: ``"masked_mean"`` (TC-Depth/ManyDepth: sum of
+            masked error over the mask count; the default, None) or ``"min_mean"`` (Monodepth2: mean over all
+            pixels of ``min(r, r_id)``). The Monodepth2 objective always uses ``"min_mean"``.
         use_geometric: the geometric consistency loss between warped and interpolated depth.
         geometric_weight: its weight.
         use_cycle_mask: mask the geometric loss by the photometric forward-backward cycle error.
@@ -64,7 +65,7 @@ class LossConfig:
     ssim_weight: float = 0.85
     smoothness_weight: float = 1e-3
     use_automask: bool = True
-    photometric_normalisation: Literal["masked_mean", "min_mean"] = "masked_mean"
+    photometric_normalisation: Literal["masked_mean", "min_mean"] | None = None
     use_geometric: bool = True
     geometric_weight: float = 0.1
     use_cycle_mask: bool = True
@@ -99,7 +100,7 @@ class LossConfig:
         for field in ("smoothness_weight", "geometric_weight", "consistency_weight", "reference_weight"):
             if getattr(self, field) < 0:
                 fail(field, "a non-negative weight")
-        if self.photometric_normalisation not in ("masked_mean", "min_mean"):
+        if self.photometric_normalisation not in (None, "masked_mean", "min_mean"):
             fail("photometric_normalisation", "'masked_mean' or 'min_mean'")
         if self.motion_gating not in ("geometric", "photometric"):
             fail("motion_gating", "'geometric' or 'photometric'")

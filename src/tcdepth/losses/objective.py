@@ -154,7 +154,7 @@ def _tcdepth_pass(inputs: dict, outputs: dict, group: tuple[int, ...], cfg: Loss
     for s, disp, maps in zip(group, disps, group_maps.per_scale(n), strict=True):
         gate = maps.static if cfg.motion_gating == "photometric" else None
         scale_terms = {"photometric": photometric_term(maps.reprojection, identity, maps.mask,
-                                                       cfg.photometric_normalisation, gate=gate)}
+                                                       cfg.photometric_normalisation or "masked_mean", gate=gate)}
         scale_masks = {f"automask/{s}": maps.mask}
         if cfg.smoothness_weight > 0:
             colour = checked_frames(inputs, s, disp.shape[-2:])[:, 0]

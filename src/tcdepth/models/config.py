@@ -108,14 +108,3 @@ class ModelConfig:
             raise ConfigError(f"model.decoder_width: expected 0 < w <= 1, got {self.decoder_width}")
         if self.decoder_recompute_stages < 0:
             raise ConfigError(f"model.decoder_recompute_stages: expected >= 0, got {self.decoder_recompute_stages}")
-
-
-def upgrade_model_config(values: dict) -> dict:
-    """Model settings written by an earlier tcdepth (a weights file, a run's ``config.yaml``) in today's keys.
-
-    ``pose_layers: N`` (ResNet depth of the pose encoder) became ``pose_encoder: resnetN``.
-    """
-    values = dict(values)
-    if "pose_layers" in values:
-        values.setdefault("pose_encoder", f"resnet{values.pop('pose_layers')}")
-    return values

@@ -13,7 +13,7 @@ from torch import nn
 
 from tcdepth.config import from_dict, to_dict
 from tcdepth.io import atomic_write_bytes
-from tcdepth.models.config import ModelConfig, upgrade_model_config
+from tcdepth.models.config import ModelConfig
 from tcdepth.models.factory import build_model, build_pose_net
 from tcdepth.models.pose import PoseNet
 
@@ -28,12 +28,9 @@ def save_weights(model: nn.Module, cfg: ModelConfig, path: str | Path) -> None:
     atomic_write_bytes(path, safetensors_bytes(state, metadata=metadata))
 
 
-def load_weights(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ModelConfig]:
-    """Rebuild the network saved by :func:`save_weights` and load its state.
-
-    Raises ValueError naming the missing, unexpected and shape-mismatched keys when the file does not fit the
-    architecture its config describes.
-    """
+def read_model_config(path: str | Path) -> tuple[ModelConfig, str]:
+    """``(ModelConfig, "depth" | "pose")`` stored in a weights file by :func:`save_weights`, without loading the
+    tensors; raises ValueError when ``path`` is not such a file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
@@ -45,9 +42,19 @@ def load_weights(path: str | Path, device: str = "cpu") -> tuple[nn.Module, Mode
     if metadata.get("format") != FORMAT or "model_config" not in metadata:
         raise ValueError(f"{path}: not a tcdepth weights file (metadata format {metadata.get('format')!r}, "
                          f"expected {FORMAT!r} with a model_config)")
-    cfg = from_dict(ModelConfig, upgrade_model_config(json.loads(metadata["model_config"])), prefix="model")
+    cfg = from_dict(ModelConfig, json.loads(metadata["model_config"]), prefix="model")
+    return cfg, "pose" if metadata.get("network") == "pose" else "depth"
+
+
+def load_weights(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ModelConfig]:
+    """Rebuild the network saved by :func:`save_weights` and load its state.
+
+    Raises ValueError naming the missing, unexpected and shape-mismatched keys when the file does not fit the
+    architecture its config describes.
+    """
+    cfg, network = read_model_config(path)
     build_cfg = dataclasses.replace(cfg, pretrained=None, pose_pretrained=None)
-    model = build_pose_net(build_cfg) if metadata.get("network") == "pose" else build_model(build_cfg)
+    model = build_pose_net(build_cfg) if network == "pose" else build_model(build_cfg)
     state = load_file(str(path), device=device)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))

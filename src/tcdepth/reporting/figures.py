@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tcdepth.io import atomic_path
+from tcdepth.runs import Run
 
 CURVE_PANELS = (("train/loss", "training loss"), ("val/abs_rel", "validation abs_rel"), ("val/a1", "validation a1"))
 
@@ -47,11 +48,11 @@ def read_metrics_csv(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray
 
 
 def plot_training_curves(runs: dict[str, Path], path: str | Path) -> None:
-    """Loss and validation curves (``CURVE_PANELS``) of each run's ``logs/metrics.csv``, one line per run."""
+    """Loss and validation curves (``CURVE_PANELS``) of each run's ``metrics.csv``, one line per run."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(5 * len(CURVE_PANELS), 3.4))
     for label, run_dir in runs.items():
-        curves = read_metrics_csv(Path(run_dir) / "logs" / "metrics.csv")
+        curves = read_metrics_csv(Run(run_dir).metrics_csv)
         for ax, (column, _) in zip(axes, CURVE_PANELS, strict=True):
             if column in curves:
                 steps, values = curves[column]

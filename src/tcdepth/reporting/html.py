@@ -10,6 +10,7 @@ from pathlib import Path
 from tcdepth.io import atomic_write_text
 from tcdepth.reporting.figures import plot_training_curves
 from tcdepth.reporting.results import ResultRow, format_duration, table_header
+from tcdepth.runs import Run
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1250px; margin: 1.5em auto; padding: 0 1em; color: #222; }
@@ -77,7 +78,8 @@ def write_report(report: DemoReport, out_path: str | Path) -> Path:
              "<p class=\"note\">Eigen metrics with per-image median scaling (lower is better except a1); TCM-w abs: "
              "mean absolute 3D track error over w-frame windows (lower is more temporally consistent). Numbers are "
              "read from each evaluation's metrics.json.</p>"]
-    parts.append(_figure("Loss and validation curves", report.curves, out_dir, "From each run's logs/metrics.csv."))
+    parts.append(_figure("Loss and validation curves", report.curves, out_dir,
+                         f"From each run's {Run.LOGS}/{Run.METRICS}."))
     if report.video is not None:
         parts.append(f"<h2>Depth video (held-out clip, TC-Depth)</h2><video controls loop muted autoplay width=\"960\">"
                      f"<source src=\"{_src(report.video, out_dir)}\" type=\"video/mp4\">Your browser cannot play "

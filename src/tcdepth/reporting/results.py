@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from tcdepth.reporting.run_info import read_run_info
+from tcdepth.runs import Run
 
 ARCHITECTURE_LABELS = {"tcdepth": "TC-Depth", "monodepth2": "Monodepth2"}
 DEPTH_COLUMNS = ("abs_rel", "sq_rel", "rmse", "a1")
@@ -54,12 +54,12 @@ def format_duration(seconds: float) -> str:
 
 def find_evaluations(paths: list[str | Path]) -> list[Path]:
     """``metrics.json`` files of the given evaluation folders, and of the evaluation folders directly inside the
-    given run directories (folders holding ``config.yaml``)."""
+    given run directories."""
     found = []
     for path in map(Path, paths):
         if (path / "metrics.json").is_file():
             found.append(path / "metrics.json")
-        elif (path / "config.yaml").is_file():
+        elif Run.is_run_dir(path):
             inside = sorted(path.glob("*/metrics.json"))
             if not inside:
                 raise FileNotFoundError(f"run directory {path} holds no evaluation (<run>/<folder>/metrics.json of "
@@ -67,26 +67,21 @@ def find_evaluations(paths: list[str | Path]) -> list[Path]:
             found += inside
         else:
             raise FileNotFoundError(f"{path} is neither an evaluation folder (metrics.json) nor a run directory "
-                                    "(config.yaml)")
+                                    f"({Run.CONFIG})")
     return found
 
 
-def run_dir_of(metrics_path: Path, source: str) -> Path | None:
-    """The run directory of an evaluation: the folder holding it when that is a run, else its ``source``."""
-    parent = metrics_path.parent.parent
-    if (parent / "config.yaml").is_file():
-        return parent
+def run_of(metrics_path: Path, source: str) -> Run | None:
+    """The run of an evaluation: the folder holding it when that is a run, else its ``source``."""
     source_path = Path(source)
-    for candidate in (source_path, source_path.parent):
-        if (candidate / "config.yaml").is_file():
-            return candidate
+    for candidate in (metrics_path.parent.parent, source_path, source_path.parent):
+        if Run.is_run_dir(candidate):
+            return Run(candidate)
     return None
 
 
 def load_result(metrics_path: str | Path) -> ResultRow:
     """The result row of one ``metrics.json`` (with its run's config and ``run_info.json`` when found)."""
-    import yaml
-
     metrics_path = Path(metrics_path)
     try:
         metrics = json.loads(metrics_path.read_text())
@@ -97,16 +92,14 @@ def load_result(metrics_path: str | Path) -> ResultRow:
         raise ValueError(f"{metrics_path}: not valid JSON ({err})") from err
     except (KeyError, TypeError) as err:
         raise ValueError(f"{metrics_path}: not a metrics.json of `tcdepth evaluate` (missing {err})") from err
-    run_dir = run_dir_of(metrics_path, source)
+    run = run_of(metrics_path, source)
     method, resolution, info = Path(source).name, None, None
-    if run_dir is not None:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        architecture = config.get("model", {}).get("architecture", "")
-        method = f"{ARCHITECTURE_LABELS.get(architecture, architecture)} ({config.get('name', run_dir.name)})"
-        data = config.get("data", {})
-        if "height" in data and "width" in data:
-            resolution = f"{data['height']}x{data['width']}"
-        info = read_run_info(run_dir)
+    if run is not None:
+        experiment = run.experiment()
+        architecture = experiment.model.architecture
+        method = f"{ARCHITECTURE_LABELS.get(architecture, architecture)} ({experiment.name})"
+        resolution = f"{experiment.data.height}x{experiment.data.width}"
+        info = run.read_info()
     return ResultRow(method, metrics_path.parent, depth, tcm_abs, info["device"] if info else None, resolution,
                      info["steps"] if info else None, info["wall_time_s"] if info else None)
 

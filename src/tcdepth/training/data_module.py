@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tcdepth.data import build_dataset
-from tcdepth.training.config import ExperimentConfig
+from tcdepth.experiment import ExperimentConfig
 from tcdepth.training.sampling import ResumableShuffleSampler
 
 

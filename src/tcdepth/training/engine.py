@@ -1,9 +1,9 @@
 """``tcdepth train``: build the Lightning trainer for an experiment, run it, and export the trained weights.
 
-A run directory ``<train.out_dir>/<name>/`` holds ``config.yaml``, ``checkpoints/`` (one per epoch, ``last.ckpt``
-and ``interrupted.ckpt`` after Ctrl-C or SIGTERM), TensorBoard events and ``metrics.csv`` under ``logs/``, and at
-the end ``depth.safetensors`` and ``pose.safetensors`` for inference. Calling it again on the same run directory
-resumes from ``last.ckpt`` (or ``interrupted.ckpt`` when newer) exactly where it stopped.
+Everything goes to the experiment's run directory (:class:`tcdepth.runs.Run`): the config, a checkpoint per epoch
+(the latest also as ``last.ckpt``, and ``interrupted.ckpt`` after Ctrl-C or SIGTERM), TensorBoard events and
+``metrics.csv``, and at the end the depth and pose weights and ``run_info.json``. Calling it again on the same run
+directory resumes from the newest of ``last.ckpt`` and ``interrupted.ckpt`` exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import random
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -23,9 +24,9 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from tcdepth.config import save_config
+from tcdepth.experiment import ExperimentConfig
 from tcdepth.io import atomic_path
-from tcdepth.training.config import ExperimentConfig
+from tcdepth.runs import Run, describe_device
 from tcdepth.training.data_module import DepthDataModule
 from tcdepth.training.module import DepthModule
 
@@ -66,6 +67,30 @@ class InterruptCheckpoint(Callback):
             print(f"\ninterrupted: saved {self.path}; run the same command again to resume")
 
 
+class TrainingClock(Callback):
+    """Counts the seconds spent fitting, over every session of a resumed run (the total is saved in checkpoints)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self._started: float | None = None
+
+    def on_fit_start(self, trainer, pl_module):
+        self._started = time.perf_counter()
+
+    def on_fit_end(self, trainer, pl_module):
+        self.seconds = self.elapsed()
+        self._started = None
+
+    def elapsed(self) -> float:
+        return self.seconds + (time.perf_counter() - self._started if self._started is not None else 0.0)
+
+    def state_dict(self):
+        return {"seconds": self.elapsed()}
+
+    def load_state_dict(self, state_dict):
+        self.seconds = float(state_dict["seconds"])
+
+
 class _AppendingExperimentWriter(ExperimentWriter):
     """Lightning's CSV writer deletes an existing ``metrics.csv``; this one keeps it and appends, with its header."""
 
@@ -87,9 +112,9 @@ class ResumableCSVLogger(CSVLogger):
         return self._experiment
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest of ``last.ckpt`` and ``interrupted.ckpt`` in a run directory, or None."""
-    candidates = [p for p in (run_dir / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "interrupted.ckpt")
+def latest_checkpoint(run: Run) -> Path | None:
+    """The newest of ``last.ckpt`` and ``interrupted.ckpt`` of a run, or None."""
+    candidates = [p for p in (run.checkpoint(Run.LAST_CHECKPOINT), run.checkpoint(Run.INTERRUPTED_CHECKPOINT))
                   if p.is_file()]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
@@ -97,22 +122,22 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def build_trainer(cfg: ExperimentConfig, enable_progress_bar: bool = True,
                   extra_callbacks: list[Callback] | None = None) -> L.Trainer:
     t = cfg.train
-    run_dir = cfg.run_dir
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch={epoch}", save_last=True,
+    run = Run.of(cfg)
+    checkpoint = ModelCheckpoint(dirpath=run.checkpoint_dir, filename=Run.EPOCH_CHECKPOINT, save_last=True,
                                  save_top_k=-1, every_n_epochs=1, auto_insert_metric_name=False)
-    callbacks = [checkpoint, RandomStateCheckpoint(), InterruptCheckpoint(run_dir / "checkpoints" / "interrupted.ckpt"),
-                 LearningRateMonitor(logging_interval="epoch")]
+    callbacks = [checkpoint, RandomStateCheckpoint(), InterruptCheckpoint(run.checkpoint(Run.INTERRUPTED_CHECKPOINT)),
+                 LearningRateMonitor(logging_interval="epoch"), TrainingClock()]
     if enable_progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     callbacks += extra_callbacks or []
-    loggers = [TensorBoardLogger(run_dir, name="logs", version=""),
-               ResumableCSVLogger(run_dir, name="logs", version="")]
+    loggers = [TensorBoardLogger(run.path, name=Run.LOGS, version=""),
+               ResumableCSVLogger(run.path, name=Run.LOGS, version="")]
     strategy = t.strategy
     if strategy == "auto" and (t.num_nodes > 1 or (isinstance(t.devices, int) and t.devices > 1)):
         # During the pose warm-up the depth network gets no gradient, which plain DDP refuses.
         strategy = "ddp_find_unused_parameters_true" if t.pose_warmup_steps else "ddp"
     return L.Trainer(
-        default_root_dir=run_dir,
+        default_root_dir=run.path,
         max_epochs=t.epochs,
         max_steps=t.max_steps,
         accelerator=t.accelerator,
@@ -139,30 +164,30 @@ warnings.filterwarnings("ignore", message="You're resuming from a checkpoint tha
 
 
 def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool = True,
-          extra_callbacks: list[Callback] | None = None) -> Path:
-    """Train (or resume) the experiment; returns the run directory holding checkpoints and exported weights.
+          extra_callbacks: list[Callback] | None = None) -> Run:
+    """Train (or resume) the experiment; returns its run, which holds the checkpoints and, once the training has
+    finished, the exported weights and ``run_info.json``.
 
     ``fresh`` deletes the checkpoints and logs of an earlier run of the same name first.
     """
-    from tcdepth.models import save_weights
-
-    run_dir = cfg.run_dir
+    run = Run.of(cfg)
     if fresh:
-        for stale in ("checkpoints", "logs"):
-            shutil.rmtree(run_dir / stale, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (run.checkpoint_dir, run.log_dir):
+            shutil.rmtree(stale, ignore_errors=True)
+    run.path.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    save_config(cfg, run_dir / "config.yaml")
+    run.save_experiment(cfg)
     module = DepthModule(cfg)
     data = DepthDataModule(cfg)
     trainer = build_trainer(cfg, enable_progress_bar=enable_progress_bar, extra_callbacks=extra_callbacks)
-    ckpt = latest_checkpoint(run_dir)
+    ckpt = latest_checkpoint(run)
     if ckpt is not None and trainer.is_global_zero:
         print(f"resuming from {ckpt}")
     trainer.fit(module, datamodule=data, ckpt_path=ckpt)
     if trainer.interrupted:
-        return run_dir
+        return run
     if trainer.is_global_zero:
-        save_weights(module.depth_net, cfg.model, run_dir / "depth.safetensors")
-        save_weights(module.pose_net, cfg.model, run_dir / "pose.safetensors")
-    return run_dir
+        run.save_networks(module.depth_net, module.pose_net, cfg.model)
+        clock = next(c for c in trainer.callbacks if isinstance(c, TrainingClock))
+        run.write_info(describe_device(str(trainer.strategy.root_device)), trainer.global_step, clock.seconds)
+    return run

@@ -10,10 +10,11 @@ from dataclasses import replace
 import lightning as L
 import torch
 
+from tcdepth.experiment import ExperimentConfig
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
 from tcdepth.losses import monodepth2_loss, tcdepth_loss
-from tcdepth.models import build_model, build_pose_net, load_weights
-from tcdepth.training.config import ExperimentConfig
+from tcdepth.models import build_model, build_pose_net
+from tcdepth.runs import load_trained_model
 
 
 class NonFiniteLossError(RuntimeError):
@@ -46,7 +47,8 @@ class DepthModule(L.LightningModule):
         if self.cfg.model.architecture != "tcdepth" or teacher_cfg.mode == "none":
             return None, None
         if teacher_cfg.mode == "checkpoint":
-            teacher, model_cfg = load_weights(teacher_cfg.path)
+            loaded = load_trained_model(teacher_cfg.path)
+            teacher, model_cfg = loaded.depth_net, loaded.model_config
             if model_cfg.architecture != "monodepth2":
                 raise ValueError(f"train.teacher.path {teacher_cfg.path}: expected Monodepth2 weights, got "
                                  f"architecture {model_cfg.architecture!r}")
@@ -176,7 +178,7 @@ class DepthModule(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int):
         """abs_rel and a1 of the centre frame by the Eigen protocol (median scaling, 80 m cap, no crop)."""
-        from tcdepth.evaluation.eigen import EigenOptions, evaluate_image
+        from tcdepth.metrics import EigenOptions, evaluate_image
 
         if "depth_gt" not in batch:
             return None

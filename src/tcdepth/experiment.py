@@ -1,4 +1,5 @@
-"""Training settings and the experiment config that composes data, model, loss and training sections."""
+"""The experiment config: the data, model, loss and training sections of one run (the YAML files in ``configs/``
+and a run's ``config.yaml``), typed and validated, with ``section.key=value`` overrides."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from typing import Literal
 from tcdepth.config import load_config
 from tcdepth.data.config import DataConfig
 from tcdepth.losses.config import LossConfig
-from tcdepth.models.config import ModelConfig, upgrade_model_config
+from tcdepth.models.config import ModelConfig
+
+FRAME_IDS = (0, -1, 1)
 
 
 @dataclass
 class TeacherConfig:
     """Where the single-frame teacher of the motion loss comes from.
 
-    ``none``: no teacher (the motion loss is off). ``checkpoint``: a trained Monodepth2 weights file
-    (``depth.safetensors`` of a ``tcdepth train`` run), frozen and in eval mode. ``joint``: a Monodepth2 model
+    ``none``: no teacher (the motion loss is off). ``checkpoint``: a trained Monodepth2 run directory or its
+    ``depth.safetensors``, frozen and in eval mode. ``joint``: a Monodepth2 model
     trained alongside with its own objective, as the TC-Depth authors suggested when no teacher is available.
     """
 
@@ -26,7 +29,8 @@ class TeacherConfig:
 
     def __post_init__(self):
         if self.mode == "checkpoint" and not self.path:
-            raise ValueError("path is required when mode is 'checkpoint' (a Monodepth2 depth.safetensors)")
+            raise ValueError("path is required when mode is 'checkpoint' (a Monodepth2 run directory or its "
+                             "depth.safetensors)")
 
 
 @dataclass
@@ -97,25 +101,20 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
+        if list(self.data.frame_ids) != list(FRAME_IDS):
+            raise ValueError(f"data.frame_ids: the TC-Depth and Monodepth2 networks and objectives use the frames "
+                             f"{list(FRAME_IDS)} (centre, previous, next), got {list(self.data.frame_ids)}")
         if self.model.architecture == "tcdepth" and self.loss.use_motion_loss and self.train.teacher.mode == "none":
             raise ValueError("loss.use_motion_loss needs a teacher: set train.teacher.mode to 'checkpoint' (with "
                              "train.teacher.path) or 'joint', or set loss.use_motion_loss=false")
+        if self.model.architecture == "monodepth2" and self.loss.photometric_normalisation is not None:
+            raise ValueError("loss.photometric_normalisation: the Monodepth2 objective always takes the mean of "
+                             "min(r, r_id) over all pixels; remove the key (it applies to TC-Depth only)")
         if not set(self.loss.scales) <= set(self.data.scales):
             raise ValueError(f"loss.scales {list(self.loss.scales)} need images at those scales; data.scales is "
                              f"{list(self.data.scales)}")
 
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.train.out_dir) / self.name
-
 
 def load_experiment(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read an experiment YAML file (or the defaults) with ``section.key=value`` overrides; a run's
-    ``config.yaml`` written by an earlier tcdepth is read in today's keys."""
-    return load_config(ExperimentConfig, path, overrides, upgrade=_upgrade_experiment)
-
-
-def _upgrade_experiment(data: dict) -> dict:
-    if isinstance(data.get("model"), dict):
-        data = {**data, "model": upgrade_model_config(data["model"])}
-    return data
+    """Read an experiment YAML file (or the defaults when ``path`` is None) with ``section.key=value`` overrides."""
+    return load_config(ExperimentConfig, path, overrides)

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from lightning.pytorch.callbacks import Callback
 
 from tcdepth.io import atomic_write_text
-from tcdepth.reporting.html import DemoReport, ReportStep, write_report
-from tcdepth.reporting.results import format_duration, load_result, results_markdown
+from tcdepth.reporting import DemoReport, ReportStep, load_result, results_markdown, write_report
+from tcdepth.reporting.results import format_duration
+from tcdepth.runs import Run
 
 BASELINE_CONFIG = "synthetic_tiny_monodepth2.yaml"
 TCDEPTH_CONFIG = "synthetic_tiny.yaml"
@@ -32,8 +34,7 @@ STEP_COUNT = 7  # six steps with outputs to reuse, then the report
 class DemoSettings:
     """The demo's budget. Defaults: 5 sequences (3 train, 1 validation, 1 held-out test) of 60 frames at
     96x320 (43 steps of batch 4 per epoch), 5 baseline and 4 TC-Depth epochs; sized to finish ``make demo`` in
-    about 11 minutes on an idle 2-core CPU (few long epochs: every epoch costs a validation and a checkpoint).
-    With 36 frames (25 steps per epoch) both models ended worse than a constant depth map on the test sequence."""
+    about 11 minutes on an idle 2-core CPU (few long epochs: every epoch costs a validation and a checkpoint)."""
 
     out_dir: Path = Path("demo_out")
     config_dir: Path = Path("configs")
@@ -99,6 +100,20 @@ def _count(folder: Path, pattern: str) -> int:
     return len(list(folder.glob(pattern))) if folder.is_dir() else 0
 
 
+class PruneEpochCheckpoints(Callback):
+    """Deletes the per-epoch checkpoints of a run but the newest at the start of every epoch, so that a demo-sized
+    disk holds at most two of them (``last.ckpt``, used to resume, is kept)."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            epochs = self.run.checkpoint_dir.glob(Run.EPOCH_CHECKPOINT.format(epoch="*") + ".ckpt")
+            for path in sorted(epochs, key=lambda p: p.stat().st_mtime)[:-1]:
+                path.unlink(missing_ok=True)
+
+
 def newer(outputs: list[Path], inputs: list[Path]) -> bool:
     """Whether every output exists and none is older than an existing input (make's rule)."""
     if not all(p.is_file() for p in outputs):
@@ -114,8 +129,8 @@ class Demo:
         self.s = settings
         self.print = print_fn
         self.steps: list[ReportStep] = []
-        self.baseline_run = self.s.runs_dir / "synthetic_tiny_monodepth2"
-        self.tcdepth_run = self.s.runs_dir / "synthetic_tiny_tcdepth"
+        self.baseline_run = Run(self.s.runs_dir / "synthetic_tiny_monodepth2")
+        self.tcdepth_run = Run(self.s.runs_dir / "synthetic_tiny_tcdepth")
 
     # ------------------------------------------------------------------------------------------------ plumbing
     def step(self, title: str, command: str, complete: Callable[[], bool], action: Callable[[], None]) -> None:
@@ -185,99 +200,104 @@ class Demo:
         return f"{synth} && {command_line(['rm', '-r', *self.unused_correspondence_dirs()])}"
 
     # ------------------------------------------------------------------------------------------------ training
-    def run_complete(self, run_dir: Path, config: Path, overrides: list[str]) -> bool:
+    def run_complete(self, run: Run, config: Path, overrides: list[str]) -> bool:
         """Weights, logs and run_info.json exist, are newer than the data and the teacher, and the run was trained
         with this config."""
-        outputs = [run_dir / n for n in ("depth.safetensors", "pose.safetensors", "run_info.json", "logs/metrics.csv")]
-        inputs = [self.data_stamp] + ([self.baseline_run / "depth.safetensors"] if run_dir == self.tcdepth_run else [])
-        return newer(outputs, inputs) and self.same_config(run_dir, config, overrides)
+        outputs = [run.depth_weights, run.pose_weights, run.info_path, run.metrics_csv]
+        inputs = [self.data_stamp] + ([self.baseline_run.depth_weights] if run.path == self.tcdepth_run.path else [])
+        return newer(outputs, inputs) and self.same_config(run, config, overrides)
 
     @staticmethod
-    def same_config(run_dir: Path, config: Path, overrides: list[str]) -> bool:
+    def same_config(run: Run, config: Path, overrides: list[str]) -> bool:
         from tcdepth.config import to_dict
-        from tcdepth.training.config import load_experiment
+        from tcdepth.experiment import load_experiment
 
-        saved = run_dir / "config.yaml"
-        return saved.is_file() and to_dict(load_experiment(saved)) == to_dict(load_experiment(config, overrides))
+        return (run.config_path.is_file()
+                and to_dict(load_experiment(run.config_path)) == to_dict(load_experiment(config, overrides)))
 
     def train_step(self, title: str, config_name: str, epochs: int, extra: list[str]) -> None:
         config = self.s.config_dir / config_name
         overrides = self.s.train_overrides(epochs) + extra
-        run_dir = self.baseline_run if config_name == BASELINE_CONFIG else self.tcdepth_run
+        run = self.baseline_run if config_name == BASELINE_CONFIG else self.tcdepth_run
 
         def action():
-            from tcdepth.reporting.callbacks import PruneEpochCheckpoints, StepCounter
-            from tcdepth.reporting.run_info import describe_device, write_run_info
-            from tcdepth.training.config import load_experiment
+            from tcdepth.experiment import load_experiment
             from tcdepth.training.engine import train
 
             if not config.is_file():
                 raise FileNotFoundError(f"experiment config {config} does not exist (run the demo from the "
                                         "repository root or pass --config-dir)")
             cfg = load_experiment(config, overrides)
-            if cfg.run_dir != run_dir:
-                raise ValueError(f"{config}: run name {cfg.name!r} gives {cfg.run_dir}, the demo expects {run_dir}")
-            if run_dir.exists() and not self.same_config(run_dir, config, overrides):
-                self.print(f"{run_dir} was trained with other settings or data: starting it over")
-                shutil.rmtree(run_dir)
-            counter = StepCounter()
-            start = time.perf_counter()
-            train(cfg, extra_callbacks=[counter, PruneEpochCheckpoints(run_dir / "checkpoints")])
-            if not (run_dir / "depth.safetensors").is_file():
-                raise RuntimeError(f"training of {run_dir} was interrupted; run the demo again to resume")
-            write_run_info(run_dir, describe_device(counter.device), counter.steps, time.perf_counter() - start)
-            # The exported weights are the run's result; its checkpoints (hundreds of MB) only served resuming.
-            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+            if Run.of(cfg).path != run.path:
+                raise ValueError(f"{config}: run name {cfg.name!r} gives {Run.of(cfg).path}, the demo expects "
+                                 f"{run.path}")
+            if run.path.exists() and not self.same_config(run, config, overrides):
+                self.print(f"{run.path} was trained with other settings or data: starting it over")
+                shutil.rmtree(run.path)
+            train(cfg, extra_callbacks=[PruneEpochCheckpoints(run)])
+            if not run.has_weights():
+                raise RuntimeError(f"training of {run.path} was interrupted; run the demo again to resume")
+            # The exported weights are the run's result; its checkpoints only served resuming.
+            shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
 
         self.step(title, command_line(["tcdepth", "train", config, *overrides]),
-                  lambda: self.run_complete(run_dir, config, overrides), action)
+                  lambda: self.run_complete(run, config, overrides), action)
 
     # ------------------------------------------------------------------------------------------------ evaluation
-    @staticmethod
-    def evaluation_dir(run_dir: Path) -> Path:
-        return run_dir / "evaluation"
-
-    def evaluation_complete(self, run_dir: Path) -> bool:
-        out = self.evaluation_dir(run_dir)
+    def evaluation_complete(self, run: Run) -> bool:
+        out = run.evaluation_dir
         names = ["metrics.json", "per_image.csv", "table.txt", *(f"tcm_{w}.csv" for w in TCM_WINDOWS)]
-        return newer([out / name for name in names], [self.data_stamp, run_dir / "depth.safetensors"])
+        return newer([out / name for name in names], [self.data_stamp, run.depth_weights])
 
-    def evaluate_step(self, title: str, run_dir: Path) -> None:
-        out = self.evaluation_dir(run_dir)
+    def evaluate_step(self, title: str, run: Run) -> None:
+        out = run.evaluation_dir
 
         def action():
-            from tcdepth.cli.evaluate import print_report
-            from tcdepth.evaluation.runner import EvaluateOptions, evaluate, load_model
+            from tcdepth.evaluation.runner import EvaluateOptions, evaluate
+            from tcdepth.runs import load_trained_model
 
             options = EvaluateOptions(data="synthetic", data_path=str(self.s.data_dir), tcm_windows=list(TCM_WINDOWS),
                                       flicker=True)
-            report = evaluate(options, load_model(run_dir))
-            print_report(report)
+            report = evaluate(options, load_trained_model(run.path))
+            self.print(report.summary())
             report.write(out)
 
-        command = command_line(["tcdepth", "evaluate", run_dir, "--data", "synthetic", "--data-path", self.s.data_dir,
-                                "--tcm", *TCM_WINDOWS, "--out", out])
-        self.step(title, command, lambda: self.evaluation_complete(run_dir), action)
+        command = command_line(["tcdepth", "evaluate", run.path, "--data", "synthetic", "--data-path",
+                                self.s.data_dir, "--tcm", *TCM_WINDOWS, "--out", out])
+        self.step(title, command, lambda: self.evaluation_complete(run), action)
 
     # ------------------------------------------------------------------------------------------------ prediction
-    def predict_words(self) -> list[str]:
-        clip = self.s.data_dir / self.s.test_sequence
-        return [str(w) for w in ("predict", self.tcdepth_run, clip / "rgb", "--intrinsics", clip / "intrinsics.yaml",
-                                 "--out", self.s.predict_dir, "--color", "--video", "--fused-ply")]
+    @property
+    def test_clip(self) -> Path:
+        return self.s.data_dir / self.s.test_sequence
+
+    def predict_command(self) -> str:
+        clip = self.test_clip
+        return command_line(["tcdepth", "predict", self.tcdepth_run.path, clip / "rgb", "--intrinsics",
+                             clip / "intrinsics.yaml", "--out", self.s.predict_dir, "--color", "--video",
+                             "--fused-ply"])
 
     def prediction_complete(self) -> bool:
         out = self.s.predict_dir
-        return (newer([out / "depth_video.mp4", out / "fused.ply"], [self.data_stamp,
-                                                                      self.tcdepth_run / "depth.safetensors"])
+        return (newer([out / "depth_video.mp4", out / "fused.ply"], [self.data_stamp, self.tcdepth_run.depth_weights])
                 and _count(out / "depth_color", "*.png") == self.s.frames)
 
     def predict(self) -> None:
-        from tcdepth.cli.main import main
+        from tcdepth.data.intrinsics import load_intrinsics
+        from tcdepth.inference import Predictor
+        from tcdepth.inference.clip import predict_clip
+        from tcdepth.inference.sources import iter_source_frames, source_fps
+        from tcdepth.inference.writers import ClipWriter, OutputSelection
 
         if self.s.predict_dir.exists():
             shutil.rmtree(self.s.predict_dir)  # stale outputs of another model or clip
-        if main(self.predict_words()) != 0:
-            raise RuntimeError("tcdepth predict failed (see the message above)")
+        frames = self.test_clip / "rgb"
+        selection = OutputSelection(color=True, video=True, fused_ply=True, fps=source_fps(frames))
+        predictor = Predictor.from_checkpoint(self.tcdepth_run.path,
+                                              intrinsics=load_intrinsics(self.test_clip / "intrinsics.yaml"))
+        with ClipWriter(self.s.predict_dir, selection, metric=False) as writer:
+            written = predict_clip(predictor, iter_source_frames(frames), writer)
+        self.print(f"wrote {written} frame(s) to {self.s.predict_dir}")
 
     # ------------------------------------------------------------------------------------------------ figures
     def contact_sheet(self, path: Path, count: int = 4) -> None:
@@ -297,17 +317,16 @@ class Demo:
         from PIL import Image
 
         from tcdepth.data.intrinsics import load_intrinsics
-        from tcdepth.models import load_weights
         from tcdepth.reporting.figures import attention_queries, plot_attention
 
-        clip = self.s.data_dir / self.s.test_sequence
+        clip = self.test_clip
         centre = self.s.frames // 2
         size = (self.s.width, self.s.height)
         frames = np.stack([np.asarray(Image.open(clip / "rgb" / f"{centre + k:06d}.png").convert("RGB").resize(
             size, Image.LANCZOS)) for k in (0, -1, 1)])
         moving_path = clip / "moving" / f"{centre:06d}.png"
         moving = np.asarray(Image.open(moving_path)) > 0 if moving_path.is_file() else None
-        model, _ = load_weights(self.tcdepth_run / "depth.safetensors")
+        model, _ = self.tcdepth_run.load_depth_net()
         K = load_intrinsics(clip / "intrinsics.yaml").K_for(self.s.height, self.s.width).float()
         batch = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255.0).unsqueeze(0)
         with torch.no_grad():
@@ -328,7 +347,7 @@ class Demo:
         self.contact_sheet(assets / "contact_sheet.png")
         self.point_cloud_figure(assets / "point_cloud.png")
         self.attention_figure(assets / "attention.png")
-        rows = [load_result(self.evaluation_dir(run) / "metrics.json") for run in (self.baseline_run, self.tcdepth_run)]
+        rows = [load_result(run.evaluation_dir / "metrics.json") for run in (self.baseline_run, self.tcdepth_run)]
         s = self.s
         settings = {
             "data": f"{s.sequences} synthetic sequences of {s.frames} frames at {s.height}x{s.width} "
@@ -345,7 +364,7 @@ class Demo:
             "evaluation": f"Eigen metrics (garg crop, median scaling, 80 m cap) and TCM {list(TCM_WINDOWS)} on "
                           f"{s.frames - 2} test frames",
         }
-        report = DemoReport(rows=rows, runs={"Monodepth2": self.baseline_run, "TC-Depth": self.tcdepth_run},
+        report = DemoReport(rows=rows, runs={"Monodepth2": self.baseline_run.path, "TC-Depth": self.tcdepth_run.path},
                             curves=assets / "curves.png", contact_sheet=assets / "contact_sheet.png",
                             point_cloud=assets / "point_cloud.png",
                             attention=assets / "attention.png", video=s.predict_dir / "depth_video.mp4",
@@ -354,7 +373,8 @@ class Demo:
                                    "converged accuracy.",
                                    f"This page: {command_line(['tcdepth', 'demo', '--out', s.out_dir])} (reuses "
                                    "every complete step; --fresh starts over). Results table: "
-                                   f"{command_line(['tcdepth', 'results', self.baseline_run, self.tcdepth_run])}"])
+                                   + command_line(["tcdepth", "results", self.baseline_run.path,
+                                                   self.tcdepth_run.path])])
         write_report(report, s.report_path)
         self.print(f"--- report: done in {format_duration(time.perf_counter() - start)}")
         self.print("\n" + results_markdown(rows))
@@ -370,11 +390,11 @@ class Demo:
                   self.make_data)
         self.train_step("Train the Monodepth2 baseline (the teacher)", BASELINE_CONFIG, self.s.baseline_epochs, [])
         self.train_step("Train TC-Depth tiny with the baseline as teacher", TCDEPTH_CONFIG, self.s.tcdepth_epochs,
-                        [f"train.teacher.path={self.baseline_run / 'depth.safetensors'}"])
+                        [f"train.teacher.path={self.baseline_run.path}"])
         self.evaluate_step("Evaluate the baseline (Eigen, TCM)", self.baseline_run)
         self.evaluate_step("Evaluate TC-Depth (Eigen, TCM)", self.tcdepth_run)
-        self.step("Predict the held-out clip with TC-Depth", command_line(["tcdepth", *self.predict_words()]),
-                  self.prediction_complete, self.predict)
+        self.step("Predict the held-out clip with TC-Depth", self.predict_command(), self.prediction_complete,
+                  self.predict)
         self.make_report()
         self.print(f"\ndemo finished in {format_duration(time.perf_counter() - start)}")
         self.print(f"report: {self.s.report_path.resolve()}")
