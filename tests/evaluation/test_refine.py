@@ -61,3 +61,9 @@ def test_refinement_of_one_sequence_leaves_no_trace_in_the_predictions_of_the_ne
     after = predictor.predict(store, target).disp
     assert not torch.equal(torch.from_numpy(during), torch.from_numpy(plain))
     assert torch.equal(torch.from_numpy(after), torch.from_numpy(plain))
+
+
+def test_refinement_without_a_teacher_builds_none(setup):
+    _, refiner, _ = setup
+    assert refiner.module.teacher is None
+    assert not any(name.startswith("teacher") for name, _ in refiner.module.named_parameters())
