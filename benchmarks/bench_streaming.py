@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from tcdepth.cli.info import load_model_config
 from tcdepth.data.intrinsics import Intrinsics
+from tcdepth.experiment import load_model_section
 from tcdepth.inference import Predictor
 from tcdepth.models import ModelConfig, build_model
 from tcdepth.runs import describe_device
@@ -110,7 +110,7 @@ def time_once(variant: Variant, device: torch.device) -> None:
 def model_configs(args: argparse.Namespace) -> list[tuple[str | None, ModelConfig]]:
     """``(config file or None, ModelConfig)`` of every timed model: the --configs files, or the grid."""
     if args.configs:
-        return [(path, load_model_config(path, [])) for path in args.configs]
+        return [(path, load_model_section(path)) for path in args.configs]
     encoders = [(encoder, width) for encoder in args.encoders
                 for width in (args.tiny_widths if encoder == "drn_tiny" else [1.0])]
     return [(None, ModelConfig(encoder=encoder, tiny_width=tiny_width, decoder_width=decoder_width,

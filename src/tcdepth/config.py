@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,25 +130,23 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
-                upgrade: Callable[[dict], dict] | None = None) -> T:
-    """Load ``cls`` from a YAML file (or its defaults when ``path`` is None) and apply overrides.
+def read_yaml_mapping(path: str | Path) -> dict:
+    """The top-level mapping of a YAML file (``{}`` for an empty file); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    return data
 
-    ``upgrade`` rewrites the file's settings into today's keys before the overrides (files of earlier versions).
-    """
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {path}: expected a mapping at the top level")
-        if upgrade is not None:
-            data = upgrade(data)
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+    """Load ``cls`` from a YAML file (or its defaults when ``path`` is None) and apply overrides."""
+    data = read_yaml_mapping(path) if path is not None else {}
     apply_overrides(data, overrides or [])
     try:
         return from_dict(cls, data)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from tcdepth.config import load_config
+from tcdepth.config import ConfigError, apply_overrides, from_dict, load_config, read_yaml_mapping
 from tcdepth.data.config import DataConfig
 from tcdepth.losses.config import LossConfig
 from tcdepth.models.config import ModelConfig
@@ -118,3 +118,16 @@ class ExperimentConfig:
 def load_experiment(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
     """Read an experiment YAML file (or the defaults when ``path`` is None) with ``section.key=value`` overrides."""
     return load_config(ExperimentConfig, path, overrides)
+
+
+def load_model_section(path: str | Path | None, overrides: list[str] | None = None) -> ModelConfig:
+    """The ``model:`` section of an experiment YAML file (defaults when ``path`` is None) with overrides relative to
+    it (``encoder=drn_tiny``); the other sections are not read."""
+    section = {}
+    if path is not None:
+        model = read_yaml_mapping(path).get("model") or {}
+        if not isinstance(model, dict):
+            raise ConfigError(f"config file {path}: expected a mapping under 'model:'")
+        section = dict(model)
+    apply_overrides(section, overrides or [])
+    return from_dict(ModelConfig, section, prefix="model")

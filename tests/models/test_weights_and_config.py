@@ -134,3 +134,17 @@ def test_info_reads_the_model_section_of_a_yaml(tmp_path, capsys):
     path.write_text("model:\n  encoder: vgg\n")
     assert main(["info", str(path)]) == 1
     assert "model.encoder" in capsys.readouterr().err
+
+
+def test_info_counts_the_spatial_temporal_module_as_the_closed_form(capsys):
+    """FLOPs (2 x MAC) of the attention at 192x640 (N = 24*80 positions, C = 512, C' = 64, three views):
+    a spatial block is the value conv, the N x N aggregation, two projections and the fuse conv of each view; a
+    temporal block projects each view to query/key and value once, attends six (view, other view) pairs
+    (Q K^T and A V) and maps each context back, then fuses each view."""
+    assert main(["info", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    n, c, r = 24 * 80, 512, 512 // 8
+    spatial = 3 * (2 * n * c * c + 2 * n * n * c + 2 * (2 * n * c * c) + 2 * n * 2 * c * c)
+    temporal = 3 * (2 * n * c * r) * 2 + 6 * (2 * n * n * r) * 2 + 6 * (2 * n * r * c) + 3 * (2 * n * 2 * c * c)
+    gflops = {c["name"]: c["gflops"] for c in report["components"]}
+    assert gflops["st_module"] == pytest.approx(3 * (spatial + temporal) / 1e9, abs=1e-3)

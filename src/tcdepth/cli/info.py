@@ -11,7 +11,8 @@ def register(subparsers) -> None:
                                    description="Print the parameters and forward GFLOPs (2 x MACs, one sample) of "
                                                "each component of the model a config describes.")
     parser.add_argument("config", nargs="?", default=None,
-                        help="YAML file whose 'model:' section is a ModelConfig (default: the paper's model)")
+                        help="experiment YAML or run directory whose 'model:' section is read (default: the paper's "
+                             "model)")
     parser.add_argument("--height", type=int, default=192, help="input height (multiple of 32)")
     parser.add_argument("--width", type=int, default=640, help="input width (multiple of 32)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -20,33 +21,16 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def load_model_config(path: str | None, overrides: list[str]):
-    """The ``ModelConfig`` of the ``model:`` section of ``path`` (defaults when None), with overrides applied."""
-    from pathlib import Path
-
-    import yaml
-
-    from tcdepth.config import ConfigError, apply_overrides, from_dict
-    from tcdepth.models.config import ModelConfig
-
-    section: dict = {}
-    if path is not None:
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"config file {file} does not exist")
-        data = yaml.safe_load(file.read_text()) or {}
-        if not isinstance(data, dict) or not isinstance(data.get("model", {}), dict):
-            raise ConfigError(f"config file {file}: expected a mapping with a 'model:' section")
-        section = dict(data.get("model") or {})
-    apply_overrides(section, overrides)
-    return from_dict(ModelConfig, section, prefix="model")
-
-
 def run(args: argparse.Namespace) -> int:
     from tcdepth.config import to_dict
+    from tcdepth.experiment import load_model_section
     from tcdepth.models.summary import summarize
+    from tcdepth.runs import Run
 
-    cfg = load_model_config(args.config, args.overrides)
+    if args.config is not None and Run.is_run_dir(args.config):
+        cfg = load_model_section(Run(args.config).config_path, args.overrides)
+    else:
+        cfg = load_model_section(args.config, args.overrides)
     rows = summarize(cfg, args.height, args.width)
     total_params = sum(r.params for r in rows)
     total_gflops = sum(r.gflops for r in rows)

@@ -32,7 +32,16 @@ class ComponentCost:
 
 
 def _submodule_flops(counts: dict, prefix: str, name: str) -> float:
-    return sum(counts.get(f"{prefix}.{name}", {}).values()) / 1e9
+    """GFLOPs of the submodule ``name`` of the module ``prefix``: the counts of its outermost modules that ran.
+
+    The counter attributes an operation to every module whose ``forward`` is running; a component that its parent
+    drives through other methods (``TCDepth`` calls ``st_module.per_frame`` and ``across_frames``) never enters its
+    own ``forward``, so its operations are found under its submodules instead.
+    """
+    root = f"{prefix}.{name}"
+    keys = [k for k in counts if k == root or k.startswith(root + ".")]
+    outermost = [k for k in keys if not any(k.startswith(other + ".") for other in keys)]
+    return sum(sum(counts[k].values()) for k in outermost) / 1e9
 
 
 def summarize(cfg: ModelConfig, height: int = 192, width: int = 640) -> list[ComponentCost]:
