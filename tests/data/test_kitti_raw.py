@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tcdepth.data.kitti_raw import KITTIRawDataset
+from tcdepth.data.frames import FrameRef
+from tcdepth.data.kitti_raw import KITTIRawDataset, KittiRawFrames
 
 from .writers import random_frames, write_kitti_calib, write_scan, write_split
 
@@ -79,3 +80,18 @@ def test_bad_split_line_names_file_and_line(kitti):
     split.write_text(f"{DRIVE} 1 l\n{DRIVE} 2 left\n")
     with pytest.raises(ValueError, match=r"train_files.txt:2"):
         KITTIRawDataset(root, split, H, W, img_ext="png")
+
+
+def test_frame_source_finds_jpg_frames_and_reads_the_scan_at_the_image_size(kitti):
+    root, _ = kitti
+    jpg = root / DRIVE / "image_02" / "data" / f"{2:010d}.jpg"
+    png = jpg.with_suffix(".png")
+    Image.open(png).save(jpg)
+    png.unlink()
+    source = KittiRawFrames(root)
+    ref = FrameRef(DRIVE, 2)
+    assert source.exists(ref) and source.load_image(ref).size == (40, 20)
+    assert not source.exists(ref.at(4)) and not source.exists(ref.at(-1))
+    assert source.gt_depth(ref).shape == (20, 40) and (source.gt_depth(ref) > 0).sum() == 1
+    assert source.gt_motion(ref, ref.at(3)) is None  # no poses_dir
+    assert not KittiRawFrames(root, img_ext="png").exists(ref)

@@ -7,7 +7,8 @@ import torch
 import yaml
 from PIL import Image
 
-from tcdepth.data.video import VideoDataset
+from tcdepth.data.frames import FrameRef
+from tcdepth.data.video import VideoDataset, VideoFrames
 
 H, W = 32, 64
 
@@ -86,3 +87,18 @@ def test_errors_name_the_file(tmp_path, intrinsics_file):
     bad_yaml.write_text("fx: 1\n")
     with pytest.raises(ValueError, match="cam.yaml"):
         VideoDataset(folder, bad_yaml, H, W)
+
+
+def test_a_video_frame_source_has_frames_but_no_ground_truth(tmp_path, intrinsics_file):
+    video = tmp_path / "clip.mp4"
+    write_mp4(video, moving_texture(6, repeat_after=0, repeats=0))
+    source = VideoFrames(video, intrinsics_file)
+    refs = source.refs()
+    assert [r.frame for r in refs] == list(range(6)) and {r.sequence for r in refs} == {"clip.mp4"}
+    assert source.load_image(refs[3]).size == (128, 64)  # kept at the video's size without a size
+    assert not source.exists(refs[0].at(6)) and not source.exists(FrameRef("other", 0))
+    assert source.gt_motion(refs[0], refs[1]) is None
+    with pytest.raises(FileNotFoundError, match="no ground-truth depth"):
+        source.gt_depth(refs[0])
+    with pytest.raises(ValueError, match="no split files"):
+        source.read_split(tmp_path / "split.txt")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tcdepth.evaluation.predict import DepthPredictor, SyntheticFrames, TestFrame
+from tcdepth.data.frames import FrameRef
+from tcdepth.data.synthetic import SyntheticFrames
+from tcdepth.evaluation.predict import DepthPredictor
 from tcdepth.evaluation.refine import RefineConfig, Refiner
 from tcdepth.experiment import ExperimentConfig
 from tcdepth.models import ModelConfig, build_model, build_pose_net
@@ -31,7 +33,7 @@ def setup(tmp_path_factory):
 
 
 def frames(sequence):
-    return [TestFrame(sequence, f) for f in range(1, 4)]
+    return [FrameRef(sequence, f) for f in range(1, 4)]
 
 
 def snapshot(module):
@@ -54,7 +56,7 @@ def test_refinement_updates_only_the_encoders_and_restores_the_weights(setup):
 
 def test_refinement_of_one_sequence_leaves_no_trace_in_the_predictions_of_the_next(setup):
     store, refiner, predictor = setup
-    target = TestFrame("seq_001", 2)
+    target = FrameRef("seq_001", 2)
     plain = predictor.predict(store, target).disp
     with refiner.refined(store, frames("seq_000"), HEIGHT, WIDTH):
         during = predictor.predict(store, target).disp

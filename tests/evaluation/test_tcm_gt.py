@@ -2,14 +2,13 @@ import numpy as np
 import pytest
 
 from tcdepth.data.intrinsics import Intrinsics, save_intrinsics
+from tcdepth.data.kitti import ODOMETRY_SEQUENCES, camera2_transform, read_odometry_poses
 from tcdepth.evaluation.flicker import flicker_error, sequence_flicker
 from tcdepth.evaluation.tcm import evaluate_tcm
 from tcdepth.evaluation.tcm_gt import (
-    camera2_transform,
     densify,
     kitti_tcm_snippet,
     load_snippet,
-    read_odometry_poses,
     save_snippet,
     synthetic_tcm_snippets,
 )
@@ -129,7 +128,6 @@ def test_authors_tcm_split_is_covered_by_the_odometry_table():
     from pathlib import Path
 
     from tcdepth.data.splits import read_kitti_split
-    from tcdepth.evaluation.tcm_gt import ODOMETRY_SEQUENCES
 
     path = Path("/work/shared/kitti_splits/tcm/tcm_test_files.txt")
     if not path.is_file():

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 def pose_file(poses_dir: Path, folder: str) -> Path:
     """The pose file of a ``<date>/<drive>`` folder: its odometry sequence's, else ``<drive without _sync>.txt``."""
-    from tcdepth.evaluation.tcm_gt import ODOMETRY_SEQUENCES
+    from tcdepth.data.kitti import ODOMETRY_SEQUENCES
 
     candidates = [poses_dir / f"{folder.split('/')[1].removesuffix('_sync')}.txt"]
     if folder in ODOMETRY_SEQUENCES:
@@ -40,8 +40,9 @@ def pose_file(poses_dir: Path, folder: str) -> Path:
 
 
 def run(args) -> int:
+    from tcdepth.data.kitti import read_odometry_poses
     from tcdepth.data.splits import read_kitti_split
-    from tcdepth.evaluation.tcm_gt import kitti_tcm_snippet, read_odometry_poses, save_snippet
+    from tcdepth.evaluation.tcm_gt import kitti_tcm_snippet, save_snippet
 
     poses_dir, out = Path(args.poses_dir), Path(args.out)
     if not poses_dir.is_dir():

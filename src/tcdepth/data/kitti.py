@@ -142,3 +142,40 @@ def kitti_intrinsics(calib_dir: str | Path, cam: int = 2) -> Intrinsics:
         fx=float(p_rect[0, 0]), fy=float(p_rect[1, 1]), cx=float(p_rect[0, 2]), cy=float(p_rect[1, 2]),
         width=int(round(width)), height=int(round(height)),
     )
+
+
+#: KITTI raw drives of the TCM split and their odometry sequence (the odometry frame index equals the raw one).
+ODOMETRY_SEQUENCES = {
+    "2011_10_03/2011_10_03_drive_0027_sync": "00",
+    "2011_09_30/2011_09_30_drive_0018_sync": "05",
+    "2011_09_30/2011_09_30_drive_0027_sync": "07",
+}
+
+
+def read_odometry_poses(path: str | Path) -> np.ndarray:
+    """KITTI odometry ground-truth poses ``[N,4,4]``: 12 numbers per line, the ``[3,4]`` camera-0-to-world pose."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"odometry pose file {path} does not exist")
+    poses = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        values = line.split()
+        if len(values) != 12:
+            raise ValueError(f"{path}:{number}: expected 12 numbers (a 3x4 pose), got {len(values)}")
+        pose = np.eye(4)
+        pose[:3] = np.array([float(v) for v in values]).reshape(3, 4)
+        poses.append(pose)
+    return np.stack(poses)
+
+
+def camera2_transform(T_cam0: np.ndarray, calib_dir: str | Path) -> np.ndarray:
+    """Express a rectified camera-0 motion ``T_t->s`` in rectified camera 2: ``A T A^-1`` with ``A = [I | t_02]``,
+    ``t_02 = K_2^-1 P_rect_02[:, 3]`` (the rectified cameras differ by a translation only)."""
+    path = Path(calib_dir) / CAM_TO_CAM
+    projection = np.asarray(read_calib_file(path).get("P_rect_02"))
+    if projection.size != 12:
+        raise ValueError(f"KITTI calibration file {path}: P_rect_02 must hold 12 numbers")
+    projection = projection.reshape(3, 4)
+    offset = np.eye(4)
+    offset[:3, 3] = np.linalg.inv(projection[:, :3]) @ projection[:, 3]
+    return offset @ T_cam0 @ np.linalg.inv(offset)

@@ -1,8 +1,9 @@
-"""``VideoDataset``: the user's own camera, from an mp4 (decoded with PyAV) or a folder of frames.
+"""The user's own camera, from an mp4 (decoded with PyAV) or a folder of frames: its frame source and its training
+dataset.
 
-Frames are read once, every ``stride``-th frame is kept, static frames are dropped (see
-:func:`is_static`), and the remaining frames are kept in memory at the network size (uint8, ``3*H*W`` bytes each).
-The intrinsics file (:mod:`tcdepth.data.intrinsics`) refers to the original frames; K follows every resize.
+Frames are read once, every ``stride``-th frame is kept, static frames are dropped (see :func:`is_static`), and the
+remaining frames are kept in memory. The intrinsics file (:mod:`tcdepth.data.intrinsics`) refers to the original
+frames; K follows every resize.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from tcdepth.data.augment import AugmentSettings
-from tcdepth.data.base import FrameSequenceDataset, read_rgb
+from tcdepth.data.base import read_rgb
+from tcdepth.data.frames import FrameRef, FrameSourceDataset
 from tcdepth.data.intrinsics import Intrinsics, load_intrinsics
 
 log = logging.getLogger(__name__)
@@ -67,13 +69,86 @@ def iter_video_frames(source: Path) -> Iterator[Image.Image]:
         raise ValueError(f"cannot decode video {source}: {err}") from err
 
 
-class VideoDataset(FrameSequenceDataset):
-    """Training or inference samples from one video; no ground truth.
+class VideoFrames:
+    """:class:`~tcdepth.data.frames.FrameSource` of one video: every ``stride``-th frame that is not static, held
+    in memory (resized to ``size = (height, width)`` when given, uint8, ``3*H*W`` bytes each), as frames
+    ``0..n-1`` of the sequence named after the file. A video has no ground truth and no split files.
 
-    Attributes after construction: ``frame_numbers`` (source frame number of each kept frame), ``num_static``
-    (frames dropped by the static filter), ``num_dropped`` (centre frames without neighbours), ``frame_size``
-    (original ``(height, width)``).
+    Attributes: ``frame_numbers`` (source frame number of each kept frame), ``num_static`` (frames dropped by the
+    static filter), ``frame_size`` (original ``(height, width)``), ``camera`` (the intrinsics file).
     """
+
+    def __init__(self, source: str | Path, intrinsics_file: str | Path, stride: int = 1,
+                 static_threshold: float = DEFAULT_STATIC_THRESHOLD, size: tuple[int, int] | None = None):
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        if static_threshold < 0:
+            raise ValueError(f"static_threshold must be >= 0, got {static_threshold}")
+        self.path = Path(source)
+        self.name = self.path.name
+        self.camera = load_intrinsics(intrinsics_file)
+        self.frames: list[np.ndarray] = []
+        self.frame_numbers: list[int] = []
+        self.num_static = 0
+        self.frame_size: tuple[int, int] | None = None
+        reference = None
+        for number, frame in enumerate(iter_video_frames(self.path)):
+            if number % stride:
+                continue
+            self._check_size(frame, number)
+            thumbnail = motion_thumbnail(frame)
+            if reference is not None and is_static(thumbnail, reference, static_threshold):
+                self.num_static += 1
+                continue
+            reference = thumbnail
+            if size is not None:
+                frame = frame.resize((size[1], size[0]), Image.Resampling.LANCZOS)
+            self.frames.append(np.asarray(frame, dtype=np.uint8))
+            self.frame_numbers.append(number)
+        if self.num_static:
+            log.info("video %s: dropped %d static frame(s) (mean abs grey difference < %g), kept %d",
+                     self.path, self.num_static, static_threshold, len(self.frames))
+
+    def _check_size(self, frame: Image.Image, number: int) -> None:
+        size = (frame.height, frame.width)
+        if self.frame_size is None:
+            self.frame_size = size
+            aspect_frames, aspect_camera = size[1] / size[0], self.camera.width / self.camera.height
+            if abs(aspect_frames / aspect_camera - 1) > 0.01:
+                log.warning("video %s: frames are %dx%d but the intrinsics refer to %dx%d (another aspect "
+                            "ratio); K is rescaled per axis, which is only right if the frames were resized, "
+                            "not cropped", self.path, size[1], size[0], self.camera.width, self.camera.height)
+        elif size != self.frame_size:
+            raise ValueError(f"{self.path}: frame {number} is {size[1]}x{size[0]}, earlier frames are "
+                             f"{self.frame_size[1]}x{self.frame_size[0]}")
+
+    def refs(self) -> list[FrameRef]:
+        """Every kept frame, in order."""
+        return [FrameRef(self.name, index) for index in range(len(self.frames))]
+
+    def read_split(self, path: str | Path) -> list[FrameRef]:
+        raise ValueError(f"video {self.path} has no split files; its frames are refs()")
+
+    def exists(self, ref: FrameRef) -> bool:
+        return ref.sequence == self.name and 0 <= ref.frame < len(self.frames)
+
+    def load_image(self, ref: FrameRef) -> Image.Image:
+        if not self.exists(ref):
+            raise FileNotFoundError(f"video {self.path} has no frame {ref.frame} (it keeps {len(self.frames)})")
+        return Image.fromarray(self.frames[ref.frame])
+
+    def intrinsics(self, ref: FrameRef) -> Intrinsics:
+        return self.camera
+
+    def gt_depth(self, ref: FrameRef) -> np.ndarray:
+        raise FileNotFoundError(f"video {self.path} has no ground-truth depth")
+
+    def gt_motion(self, ref: FrameRef, source: FrameRef) -> np.ndarray | None:
+        return None
+
+
+class VideoDataset(FrameSourceDataset):
+    """Training samples from one video (:class:`VideoFrames` at the network size); no ground truth."""
 
     def __init__(
         self,
@@ -88,57 +163,18 @@ class VideoDataset(FrameSequenceDataset):
         augment: AugmentSettings | None = None,
         seed: int = 0,
     ):
-        super().__init__(height, width, frame_ids, scales, augment, seed)
-        if stride < 1:
-            raise ValueError(f"stride must be >= 1, got {stride}")
-        if static_threshold < 0:
-            raise ValueError(f"static_threshold must be >= 0, got {static_threshold}")
-        self.source = Path(source)
-        self.camera = load_intrinsics(intrinsics_file)
-        self.frames: list[np.ndarray] = []
-        self.frame_numbers: list[int] = []
-        self.num_static = 0
-        self.frame_size: tuple[int, int] | None = None
-        reference = None
-        for number, frame in enumerate(iter_video_frames(self.source)):
-            if number % stride:
-                continue
-            self._check_size(frame, number)
-            thumbnail = motion_thumbnail(frame)
-            if reference is not None and is_static(thumbnail, reference, static_threshold):
-                self.num_static += 1
-                continue
-            reference = thumbnail
-            resized = frame.resize((width, height), Image.Resampling.LANCZOS)
-            self.frames.append(np.asarray(resized, dtype=np.uint8))
-            self.frame_numbers.append(number)
-        if self.num_static:
-            log.info("VideoDataset %s: dropped %d static frame(s) (mean abs grey difference < %g), kept %d",
-                     self.source, self.num_static, static_threshold, len(self.frames))
-        first, last = -min(self.frame_ids), len(self.frames) - max(self.frame_ids)
-        self.centres = list(range(first, max(first, last)))
-        self.report_dropped(len(self.frames) - len(self.centres),
-                            f"frames at the ends of {self.source} lack neighbours for offsets {self.frame_ids}")
+        frames = VideoFrames(source, intrinsics_file, stride, static_threshold, (height, width))
+        super().__init__(frames, frames.refs(), height, width, frame_ids, scales, augment, False, seed,
+                         f"frames at the ends of {frames.path} lack neighbours for offsets {list(frame_ids)}")
 
-    def _check_size(self, frame: Image.Image, number: int) -> None:
-        size = (frame.height, frame.width)
-        if self.frame_size is None:
-            self.frame_size = size
-            aspect_frames, aspect_camera = size[1] / size[0], self.camera.width / self.camera.height
-            if abs(aspect_frames / aspect_camera - 1) > 0.01:
-                log.warning("VideoDataset %s: frames are %dx%d but the intrinsics refer to %dx%d (another aspect "
-                            "ratio); K is rescaled per axis, which is only right if the frames were resized, "
-                            "not cropped", self.source, size[1], size[0], self.camera.width, self.camera.height)
-        elif size != self.frame_size:
-            raise ValueError(f"{self.source}: frame {number} is {size[1]}x{size[0]}, earlier frames are "
-                             f"{self.frame_size[1]}x{self.frame_size[0]}")
+    @property
+    def frame_numbers(self) -> list[int]:
+        return self.source.frame_numbers
 
-    def __len__(self) -> int:
-        return len(self.centres)
+    @property
+    def num_static(self) -> int:
+        return self.source.num_static
 
-    def load_frames(self, index: int) -> list[Image.Image]:
-        centre = self.centres[index]
-        return [Image.fromarray(self.frames[centre + offset]) for offset in self.frame_ids]
-
-    def intrinsics(self, index: int) -> Intrinsics:
-        return self.camera
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        return self.source.frame_size

@@ -1,5 +1,5 @@
-"""Model predictions for evaluation: frame stores (synthetic native layout, KITTI raw), triplet planning at
-sequence boundaries, and a predictor that turns frames into scaled disparities.
+"""Model predictions for evaluation: triplet planning at sequence boundaries, and predictors that turn the frames of
+a :class:`~tcdepth.data.frames.FrameSource` into scaled disparities (depth) and camera motions.
 
 Every test frame is predicted with its own triplet ``(t, t-1, t+1)`` of real frames. At a sequence boundary, where
 ``t-1`` or ``t+1`` does not exist, the frame is predicted as the previous (or next) view of the triplet centred at
@@ -12,162 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from tcdepth.data.base import FolderIndex, read_rgb, to_tensor
-from tcdepth.data.intrinsics import Intrinsics, load_intrinsics
+from tcdepth.data.base import to_tensor
+from tcdepth.data.frames import FrameRef, FrameSource
 from tcdepth.geometry import disp_to_depth, flip_intrinsics, pose_vec_to_mat
 from tcdepth.models import Monodepth2, TCDepth
 
 FALLBACKS = ("none", "shifted", "duplicated")
-
-
-@dataclass(frozen=True)
-class TestFrame:
-    """One test item: ``sequence`` is a synthetic sequence or a KITTI ``<date>/<drive>``; ``camera`` 2 or 3."""
-
-    sequence: str
-    frame: int
-    camera: int = 2
-
-    @property
-    def name(self) -> str:
-        return f"{self.sequence} {self.frame}"
-
-    def at(self, frame: int) -> TestFrame:
-        return TestFrame(self.sequence, frame, self.camera)
-
-
-class SyntheticFrames:
-    """Frames, intrinsics, depth and poses of the synthetic native layout (docs/architecture.md)."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"synthetic data root {self.root} does not exist")
-        self._folders = FolderIndex()
-        self._intrinsics: dict[str, Intrinsics] = {}
-        self._poses: dict[str, np.ndarray] = {}
-
-    def read_split(self, path: str | Path) -> list[TestFrame]:
-        from tcdepth.data.splits import read_sequence_split
-
-        return [TestFrame(e.sequence, e.frame) for e in read_sequence_split(path)]
-
-    def image_path(self, item: TestFrame) -> Path:
-        return self.root / item.sequence / "rgb" / f"{item.frame:06d}.png"
-
-    def exists(self, item: TestFrame) -> bool:
-        return item.frame >= 0 and self._folders.exists(self.image_path(item))
-
-    def intrinsics(self, item: TestFrame) -> Intrinsics:
-        if item.sequence not in self._intrinsics:
-            self._intrinsics[item.sequence] = load_intrinsics(self.root / item.sequence / "intrinsics.yaml")
-        return self._intrinsics[item.sequence]
-
-    def gt_depth(self, item: TestFrame) -> np.ndarray:
-        """``[H,W]`` metres, 0 where unknown (sky)."""
-        path = self.root / item.sequence / "depth" / f"{item.frame:06d}.npy"
-        if not path.is_file():
-            raise FileNotFoundError(f"ground-truth depth {path} does not exist")
-        depth = np.load(path).astype(np.float32)
-        return np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
-
-    def gt_motion(self, item: TestFrame, source: TestFrame) -> np.ndarray | None:
-        """``T_{item->source}`` ``[4,4]`` from ``poses.npy`` (camera-to-world)."""
-        if item.sequence not in self._poses:
-            path = self.root / item.sequence / "poses.npy"
-            self._poses[item.sequence] = np.load(path).astype(np.float64) if path.is_file() else np.empty((0, 4, 4))
-        poses = self._poses[item.sequence]
-        if max(item.frame, source.frame) >= len(poses):
-            return None
-        return np.linalg.inv(poses[source.frame]) @ poses[item.frame]
-
-
-class KittiFrames:
-    """Frames of KITTI raw (Monodepth2 layout, ``.png`` or ``.jpg``); ground truth from Velodyne scans.
-
-    ``poses_dir`` optionally holds camera-0-to-world poses per drive (``<drive>.txt`` as ``tcdepth synth --layout
-    kitti`` writes, or the odometry ``<seq>.txt`` of :data:`tcdepth.evaluation.tcm_gt.ODOMETRY_SEQUENCES`).
-    """
-
-    def __init__(self, data_path: str | Path, poses_dir: str | Path | None = None):
-        self.data_path = Path(data_path)
-        if not self.data_path.is_dir():
-            raise FileNotFoundError(f"KITTI data path {self.data_path} does not exist")
-        self.poses_dir = Path(poses_dir) if poses_dir is not None else None
-        self._folders = FolderIndex()
-        self._intrinsics: dict[tuple[str, int], Intrinsics] = {}
-        self._poses: dict[str, np.ndarray | None] = {}
-
-    def read_split(self, path: str | Path) -> list[TestFrame]:
-        from tcdepth.data.splits import read_kitti_split
-
-        return [TestFrame(e.folder, e.frame, e.camera) for e in read_kitti_split(path)]
-
-    def image_path(self, item: TestFrame) -> Path:
-        stem = self.data_path / item.sequence / f"image_0{item.camera}" / "data" / f"{item.frame:010d}"
-        png = stem.with_suffix(".png")
-        return stem.with_suffix(".jpg") if not self._folders.exists(png) and self._folders.exists(
-            stem.with_suffix(".jpg")) else png
-
-    def exists(self, item: TestFrame) -> bool:
-        return item.frame >= 0 and self._folders.exists(self.image_path(item))
-
-    def intrinsics(self, item: TestFrame) -> Intrinsics:
-        from tcdepth.data.kitti import CAM_TO_CAM, kitti_intrinsics
-        from tcdepth.data.kitti_raw import default_kitti_intrinsics
-
-        key = (item.sequence, item.camera)
-        if key not in self._intrinsics:
-            calib = self.data_path / item.sequence.split("/")[0]
-            if (calib / CAM_TO_CAM).is_file():
-                self._intrinsics[key] = kitti_intrinsics(calib, item.camera)
-            else:
-                with Image.open(self.image_path(item)) as image:
-                    width, height = image.size
-                self._intrinsics[key] = default_kitti_intrinsics(height, width)
-        return self._intrinsics[key]
-
-    def gt_depth(self, item: TestFrame) -> np.ndarray:
-        """The Velodyne scan projected into the camera (as ``tcdepth export-gt --split eigen``)."""
-        from tcdepth.data.kitti import velodyne_depth_map
-
-        velo = self.data_path / item.sequence / "velodyne_points" / "data" / f"{item.frame:010d}.bin"
-        return velodyne_depth_map(self.data_path / item.sequence.split("/")[0], velo, cam=item.camera)
-
-    def _drive_poses(self, sequence: str) -> np.ndarray | None:
-        from tcdepth.evaluation.tcm_gt import ODOMETRY_SEQUENCES, read_odometry_poses
-
-        if sequence not in self._poses:
-            self._poses[sequence] = None
-            if self.poses_dir is not None:
-                names = [f"{sequence.split('/')[1].removesuffix('_sync')}.txt"]
-                if sequence in ODOMETRY_SEQUENCES:
-                    names.append(f"{ODOMETRY_SEQUENCES[sequence]}.txt")
-                for name in names:
-                    if (self.poses_dir / name).is_file():
-                        self._poses[sequence] = read_odometry_poses(self.poses_dir / name)
-                        break
-        return self._poses[sequence]
-
-    def gt_motion(self, item: TestFrame, source: TestFrame) -> np.ndarray | None:
-        """``T_{item->source}`` of camera 2 from the drive's camera-0 poses, or None without a pose file."""
-        from tcdepth.evaluation.tcm_gt import camera2_transform
-
-        poses = self._drive_poses(item.sequence)
-        if poses is None or item.camera != 2 or max(item.frame, source.frame) >= len(poses):
-            return None
-        calib_dir = self.data_path / item.sequence.split("/")[0]
-        return camera2_transform(np.linalg.inv(poses[source.frame]) @ poses[item.frame], calib_dir)
-
-
-FrameStore = SyntheticFrames | KittiFrames
 
 
 @dataclass(frozen=True)
@@ -193,19 +49,18 @@ def plan_triplet(exists: Callable[[int], bool], frame: int, num_views: int = 3) 
                        0, "duplicated")
 
 
-def load_frame(store: FrameStore, item: TestFrame, height: int, width: int) -> torch.Tensor:
+def load_frame(store: FrameSource, item: FrameRef, height: int, width: int) -> torch.Tensor:
     """``[3,H,W]`` in ``[0, 1]`` at the network size (Lanczos, as the datasets)."""
-    path = store.image_path(item)
     if not store.exists(item):
-        raise FileNotFoundError(f"image {path} of {item.name} does not exist")
-    image = read_rgb(path)
+        raise FileNotFoundError(f"frame {item.name} does not exist")
+    image = store.load_image(item)
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.LANCZOS)
     return to_tensor(image)
 
 
 @dataclass
-class FramePrediction:
+class TestPrediction:
     """Scaled disparity ``[h,w]`` at the network size, the flipped-input prediction (post-processing) and the
     boundary fallback used."""
 
@@ -248,10 +103,10 @@ class DepthPredictor:
             disp = self.model(frames)["disp"][0][:, 0]
         return disp_to_depth(disp.float(), self.min_depth, self.max_depth)[0].cpu()
 
-    def predict(self, store: FrameStore, item: TestFrame) -> FramePrediction:
+    def predict(self, store: FrameSource, item: FrameRef) -> TestPrediction:
         """Predict ``item`` with its own triplet (:func:`plan_triplet`)."""
         if not store.exists(item):
-            raise FileNotFoundError(f"image {store.image_path(item)} of {item.name} does not exist")
+            raise FileNotFoundError(f"frame {item.name} does not exist")
         plan = plan_triplet(lambda f: store.exists(item.at(f)), item.frame, self.num_views)
         frames = torch.stack([load_frame(store, item.at(f), self.height, self.width) for f in plan.frames])
         K = store.intrinsics(item).K_for(self.height, self.width)
@@ -259,7 +114,7 @@ class DepthPredictor:
         flipped = None
         if self.post_process:
             flipped = self.scaled_disparity(frames.flip(-1), flip_intrinsics(K, self.width))[plan.view].numpy()
-        return FramePrediction(disp, flipped, plan.fallback)
+        return TestPrediction(disp, flipped, plan.fallback)
 
 
 class MotionPredictor:
@@ -270,7 +125,7 @@ class MotionPredictor:
         self.height, self.width, self.device = height, width, device
 
     @torch.no_grad()
-    def motion(self, store: FrameStore, item: TestFrame, source: TestFrame) -> np.ndarray:
+    def motion(self, store: FrameSource, item: FrameRef, source: FrameRef) -> np.ndarray:
         """``[4,4]`` target-to-source motion in network units (the scale of the predicted depth)."""
         a = load_frame(store, item, self.height, self.width)[None].to(self.device)
         b = load_frame(store, source, self.height, self.width)[None].to(self.device)
@@ -281,9 +136,9 @@ class MotionPredictor:
         return T[0].double().cpu().numpy()
 
 
-def predict_frames(predictor: DepthPredictor, store: FrameStore, items: Sequence[TestFrame],
-                   on_error: Callable[[TestFrame, Exception], None] | None = None
-                   ) -> dict[TestFrame, FramePrediction]:
+def predict_frames(predictor: DepthPredictor, store: FrameSource, items: Sequence[FrameRef],
+                   on_error: Callable[[FrameRef, Exception], None] | None = None
+                   ) -> dict[FrameRef, TestPrediction]:
     """Predict every item once; a missing or unreadable frame raises, or is passed to ``on_error`` and left out."""
     predictions = {}
     for item in dict.fromkeys(items):

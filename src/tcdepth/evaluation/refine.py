@@ -21,9 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import default_collate
 
-from tcdepth.data.base import FrameSequenceDataset, read_rgb
-from tcdepth.data.intrinsics import Intrinsics
-from tcdepth.evaluation.predict import FrameStore, TestFrame
+from tcdepth.data.frames import FrameRef, FrameSource, FrameSourceDataset
 
 
 @dataclass
@@ -45,30 +43,6 @@ class RefineConfig:
             raise ValueError(f"refine update must be 'encoders' or 'all', got {self.update!r}")
         if self.batch_size < 1:
             raise ValueError(f"refine batch_size must be >= 1, got {self.batch_size}")
-
-
-class TripletDataset(FrameSequenceDataset):
-    """Training samples (docs/architecture.md) of the given centre frames of a frame store, without augmentation.
-
-    Centre frames whose neighbours (``frame_ids``) do not exist are dropped, as in the training datasets.
-    """
-
-    def __init__(self, store: FrameStore, centres: Sequence[TestFrame], height: int, width: int,
-                 frame_ids: Sequence[int] = (0, -1, 1), scales: Sequence[int] = (0, 1, 2, 3)):
-        super().__init__(height, width, frame_ids, scales)
-        self.store = store
-        self.centres = [c for c in centres if all(store.exists(c.at(c.frame + o)) for o in self.frame_ids)]
-        self.report_dropped(len(centres) - len(self.centres), "a neighbour frame does not exist")
-
-    def __len__(self) -> int:
-        return len(self.centres)
-
-    def load_frames(self, index: int):
-        centre = self.centres[index]
-        return [read_rgb(self.store.image_path(centre.at(centre.frame + o))) for o in self.frame_ids]
-
-    def intrinsics(self, index: int) -> Intrinsics:
-        return self.store.intrinsics(self.centres[index])
 
 
 @dataclass
@@ -102,7 +76,7 @@ class Refiner:
         return [*self.module.depth_net.encoder.parameters(), *self.module.pose_net.encoder.parameters()]
 
     @contextmanager
-    def refined(self, store: FrameStore, centres: Sequence[TestFrame], height: int, width: int
+    def refined(self, store: FrameSource, centres: Sequence[FrameRef], height: int, width: int
                 ) -> Iterator[RefineReport]:
         """Refine on ``centres`` (one sequence) inside the ``with`` block; the weights are restored on exit."""
         saved = copy.deepcopy(self.module.state_dict())
@@ -115,8 +89,8 @@ class Refiner:
                 parameter.requires_grad_(flag)
             self.module.eval()
 
-    def _refine(self, store: FrameStore, centres: Sequence[TestFrame], height: int, width: int) -> RefineReport:
-        dataset = TripletDataset(store, centres, height, width, self.frame_ids, self.scales)
+    def _refine(self, store: FrameSource, centres: Sequence[FrameRef], height: int, width: int) -> RefineReport:
+        dataset = FrameSourceDataset(store, centres, height, width, self.frame_ids, self.scales)
         report = RefineReport(centres[0].sequence if centres else "", len(dataset))
         if not len(dataset):
             return report

@@ -14,18 +14,12 @@ from typing import Literal
 
 import numpy as np
 
+from tcdepth.data.frames import FrameRef, FrameSource
+from tcdepth.data.kitti_raw import KittiRawFrames
+from tcdepth.data.synthetic import SyntheticFrames
 from tcdepth.evaluation.eigen import EigenResult, evaluate_eigen, load_gt_depths
 from tcdepth.evaluation.flicker import flicker_error
-from tcdepth.evaluation.predict import (
-    DepthPredictor,
-    FramePrediction,
-    FrameStore,
-    KittiFrames,
-    MotionPredictor,
-    SyntheticFrames,
-    TestFrame,
-    predict_frames,
-)
+from tcdepth.evaluation.predict import DepthPredictor, MotionPredictor, TestPrediction, predict_frames
 from tcdepth.evaluation.refine import RefineConfig, Refiner, RefineReport
 from tcdepth.evaluation.tcm import WINDOW_FRAME_IDS, TCMResult, TCMSnippet, evaluate_tcm
 from tcdepth.io import atomic_write_text
@@ -63,10 +57,10 @@ class EvaluateOptions:
         if self.data == "kitti" and self.tcm_windows and self.tcm_gt_dir is None:
             raise ValueError("KITTI TCM needs --tcm-gt DIR (snippets written by `tcdepth make-tcm-gt`)")
 
-    def store(self) -> FrameStore:
+    def store(self) -> FrameSource:
         if self.data == "synthetic":
             return SyntheticFrames(self.data_path)
-        return KittiFrames(self.data_path, self.poses_dir)
+        return KittiRawFrames(self.data_path, poses_dir=self.poses_dir)
 
     def split_path(self) -> Path:
         return Path(self.split_file) if self.split_file else Path(self.data_path) / "splits" / "test_files.txt"
@@ -154,7 +148,7 @@ def load_external_disparities(path: str | Path, count: int) -> list[np.ndarray]:
     return [np.asarray(d, dtype=np.float32).squeeze() for d in disps]
 
 
-def _tcm_snippets(options: EvaluateOptions, items: list[TestFrame], window: int
+def _tcm_snippets(options: EvaluateOptions, items: list[FrameRef], window: int
                   ) -> tuple[list[TCMSnippet], list[tuple[str, str]]]:
     """Ground-truth snippets of a window and the centres without one (sequence boundary, missing file)."""
     from tcdepth.evaluation.tcm_gt import load_snippet, synthetic_tcm_snippets
@@ -182,13 +176,13 @@ def _tcm_snippets(options: EvaluateOptions, items: list[TestFrame], window: int
     return snippets, skipped
 
 
-def _snippet_frame(snippet: TCMSnippet) -> TestFrame:
+def _snippet_frame(snippet: TCMSnippet) -> FrameRef:
     """The centre frame of a snippet named ``<sequence> <frame>`` (KITTI snippets are of camera 2)."""
     sequence, frame = snippet.name.rsplit(" ", 1)
-    return TestFrame(sequence, int(frame))
+    return FrameRef(sequence, int(frame))
 
 
-def _flicker(store: FrameStore, pairs, predictions, gts, motion: MotionPredictor | None, height: int,
+def _flicker(store: FrameSource, pairs, predictions, gts, motion: MotionPredictor | None, height: int,
              width: int) -> dict[str, float | int]:
     """Mean flicker of ``(t, t+1)`` pairs with predicted motion (network units) and with GT motion (median-scaled
     to the target's ground truth)."""
@@ -229,7 +223,7 @@ def evaluate(options: EvaluateOptions, model: TrainedModel | None = None, pred_p
         raise ValueError(f"split file {options.split_path()} lists no frame")
     skipped: dict[str, str] = {}  # item name -> first reason
 
-    def skip(item: TestFrame, err: Exception) -> None:
+    def skip(item: FrameRef, err: Exception) -> None:
         if not options.skip_bad:
             raise err
         skipped.setdefault(item.name, str(err))
@@ -259,9 +253,9 @@ def evaluate(options: EvaluateOptions, model: TrainedModel | None = None, pred_p
     refine_reports: list[RefineReport] = []
     if pred_path is not None:
         disps = load_external_disparities(pred_path, len(items))
-        predictions = {item: FramePrediction(d, None, "none") for item, d in zip(items, disps, strict=True)}
+        predictions = {item: TestPrediction(d, None, "none") for item, d in zip(items, disps, strict=True)}
     else:
-        needed: dict[str, list[TestFrame]] = {}
+        needed: dict[str, list[FrameRef]] = {}
         for item in items:
             needed.setdefault(item.sequence, []).append(item)
         for window, snippets in tcm_snippets.items():

@@ -20,13 +20,6 @@ from scipy.interpolate import griddata
 from tcdepth.evaluation.tcm import WINDOW_FRAME_IDS, TCMSnippet, pixel_rays, source_ids
 from tcdepth.io import atomic_write_bytes
 
-#: KITTI raw drives of the TCM split and their odometry sequence (the odometry frame index equals the raw one).
-ODOMETRY_SEQUENCES = {
-    "2011_10_03/2011_10_03_drive_0027_sync": "00",
-    "2011_09_30/2011_09_30_drive_0018_sync": "05",
-    "2011_09_30/2011_09_30_drive_0027_sync": "07",
-}
-
 
 def synthetic_tcm_snippets(sequence_dir: str | Path, centre_frames, window: int = 3) -> list[TCMSnippet]:
     """TCM ground truth of a synthetic sequence in the native layout for the given centre frames.
@@ -111,22 +104,6 @@ def load_snippet(path: str | Path) -> TCMSnippet:
         )
 
 
-def read_odometry_poses(path: str | Path) -> np.ndarray:
-    """KITTI odometry ground-truth poses ``[N,4,4]``: 12 numbers per line, the ``[3,4]`` camera-0-to-world pose."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"odometry pose file {path} does not exist")
-    poses = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        values = line.split()
-        if len(values) != 12:
-            raise ValueError(f"{path}:{number}: expected 12 numbers (a 3x4 pose), got {len(values)}")
-        pose = np.eye(4)
-        pose[:3] = np.array([float(v) for v in values]).reshape(3, 4)
-        poses.append(pose)
-    return np.stack(poses)
-
-
 def densify(sparse: np.ndarray, method: str = "linear") -> np.ndarray:
     """Dense ``[H,W]`` depth from a sparse one (0 = unknown) by ``scipy.interpolate.griddata``; 0 outside the hull."""
     v, u = np.nonzero(sparse > 0)
@@ -137,34 +114,20 @@ def densify(sparse: np.ndarray, method: str = "linear") -> np.ndarray:
     return dense.astype(np.float64)
 
 
-def camera2_transform(T_cam0: np.ndarray, calib_dir: str | Path) -> np.ndarray:
-    """Express a rectified camera-0 motion ``T_t->s`` in rectified camera 2: ``A T A^-1`` with ``A = [I | t_02]``,
-    ``t_02 = K_2^-1 P_rect_02[:, 3]`` (the rectified cameras differ by a translation only)."""
-    from tcdepth.data.kitti import CAM_TO_CAM, read_calib_file
-
-    path = Path(calib_dir) / CAM_TO_CAM
-    projection = np.asarray(read_calib_file(path).get("P_rect_02"))
-    if projection.size != 12:
-        raise ValueError(f"KITTI calibration file {path}: P_rect_02 must hold 12 numbers")
-    projection = projection.reshape(3, 4)
-    offset = np.eye(4)
-    offset[:3, 3] = np.linalg.inv(projection[:, :3]) @ projection[:, 3]
-    return offset @ T_cam0 @ np.linalg.inv(offset)
-
-
 def kitti_tcm_snippet(data_path: str | Path, folder: str, frame: int, poses: np.ndarray, window: int = 3,
                       method: str = "linear") -> TCMSnippet:
     """TCM ground truth of one KITTI raw centre frame (camera 2).
 
     Args:
         data_path: KITTI raw root; ``folder`` is ``<date>/<drive>`` and ``frame`` the centre frame index.
-        poses: ``[N,4,4]`` camera-0-to-world poses of the drive indexed by raw frame (:func:`read_odometry_poses`
-            of the odometry sequence in ``ODOMETRY_SEQUENCES``).
+        poses: ``[N,4,4]`` camera-0-to-world poses of the drive indexed by raw frame
+            (:func:`tcdepth.data.kitti.read_odometry_poses` of the odometry sequence in
+            ``tcdepth.data.kitti.ODOMETRY_SEQUENCES``).
         method: ``griddata`` method used to densify the source LiDAR (``"linear"`` or ``"nearest"``).
     Correspondences are the projections of the target LiDAR pixels with the ground-truth motion; pixels without a
     target LiDAR point, behind the source camera or outside its image are not ``visible``.
     """
-    from tcdepth.data.kitti import kitti_intrinsics, velodyne_depth_map
+    from tcdepth.data.kitti import camera2_transform, kitti_intrinsics, velodyne_depth_map
 
     data_path = Path(data_path)
     calib_dir = data_path / folder.split("/")[0]
