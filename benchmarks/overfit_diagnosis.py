@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -56,8 +55,7 @@ def ground_truth_poses(dataset: SyntheticDataset, indices: list[int], scale: flo
         mats = []
         for index in indices:
             entry = dataset.entries[index]
-            camera_to_world = np.load(Path(dataset.root) / entry.sequence / "poses.npy")
-            T = np.linalg.inv(camera_to_world[entry.frame + offset]) @ camera_to_world[entry.frame]
+            T = dataset.source.gt_motion(entry, entry.at(entry.frame + offset))
             T[:3, 3] /= scale
             mats.append(T)
         poses[offset] = torch.tensor(np.stack(mats), dtype=torch.float32)

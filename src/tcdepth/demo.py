@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from lightning.pytorch.callbacks import Callback
 
+from tcdepth.data.synthetic import SyntheticLayout
+from tcdepth.inference.writers import ClipWriter
 from tcdepth.io import atomic_write_text
 from tcdepth.reporting import DemoReport, ReportStep, load_result, results_markdown, write_report
 from tcdepth.reporting.results import format_duration
@@ -96,10 +98,6 @@ def command_line(words: list[str | Path]) -> str:
     return shlex.join(str(w) for w in words)
 
 
-def _count(folder: Path, pattern: str) -> int:
-    return len(list(folder.glob(pattern))) if folder.is_dir() else 0
-
-
 class PruneEpochCheckpoints(Callback):
     """Deletes the per-epoch checkpoints of a run but the newest at the start of every epoch, so that a demo-sized
     disk holds at most two of them (``last.ckpt``, used to resume, is kept)."""
@@ -131,6 +129,7 @@ class Demo:
         self.steps: list[ReportStep] = []
         self.baseline_run = Run(self.s.runs_dir / "synthetic_tiny_monodepth2")
         self.tcdepth_run = Run(self.s.runs_dir / "synthetic_tiny_tcdepth")
+        self.layout = SyntheticLayout(self.s.data_dir)
 
     # ------------------------------------------------------------------------------------------------ plumbing
     def step(self, title: str, command: str, complete: Callable[[], bool], action: Callable[[], None]) -> None:
@@ -166,18 +165,21 @@ class Demo:
                 "width": self.s.width, "seed": self.s.seed, "flow_range": FLOW_RANGE}
 
     def data_complete(self) -> bool:
-        root = self.s.data_dir
+        layout = self.layout
         if not self.data_stamp.is_file() or json.loads(self.data_stamp.read_text()) != self.data_settings():
             return False
-        splits = all((root / "splits" / f"{name}_files.txt").is_file() for name in ("train", "val", "test"))
-        frames = all(_count(root / name / "rgb", "*.png") == self.s.frames and
-                     _count(root / name / "depth", "*.npy") == self.s.frames and
-                     (root / name / "intrinsics.yaml").is_file() for name in self.s.sequence_names())
-        return splits and frames and _count(root / self.s.test_sequence / "corr", "*.npz") == self.s.frames
+        splits = all(layout.split(name).is_file() for name in ("train", "val", "test"))
+        frames = all(layout.rgb(name, f).is_file() and layout.depth(name, f).is_file()
+                     for name in self.s.sequence_names() for f in range(self.s.frames))
+        cameras = all(layout.intrinsics(name).is_file() for name in self.s.sequence_names())
+        correspondences = all(layout.correspondences(self.s.test_sequence, f).is_file()
+                              for f in range(self.s.frames))
+        return splits and frames and cameras and correspondences
 
     def unused_correspondence_dirs(self) -> list[Path]:
-        """``corr/`` of the training and validation sequences: only TCM on the test sequence reads them."""
-        return [self.s.data_dir / name / "corr" for name in self.s.sequence_names()[:-1]]
+        """The correspondence folders of the training and validation sequences: only TCM on the test sequence reads
+        them."""
+        return [self.layout.correspondences(name, 0).parent for name in self.s.sequence_names()[:-1]]
 
     def make_data(self) -> None:
         from tqdm import tqdm
@@ -268,35 +270,37 @@ class Demo:
 
     # ------------------------------------------------------------------------------------------------ prediction
     @property
-    def test_clip(self) -> Path:
-        return self.s.data_dir / self.s.test_sequence
+    def test_frames(self) -> Path:
+        """The folder of the held-out sequence's frames."""
+        return self.layout.rgb(self.s.test_sequence, 0).parent
+
+    @property
+    def test_intrinsics(self) -> Path:
+        return self.layout.intrinsics(self.s.test_sequence)
 
     def predict_command(self) -> str:
-        clip = self.test_clip
-        return command_line(["tcdepth", "predict", self.tcdepth_run.path, clip / "rgb", "--intrinsics",
-                             clip / "intrinsics.yaml", "--out", self.s.predict_dir, "--color", "--video",
-                             "--fused-ply"])
+        return command_line(["tcdepth", "predict", self.tcdepth_run.path, self.test_frames, "--intrinsics",
+                             self.test_intrinsics, "--out", self.s.predict_dir, "--color", "--video", "--fused-ply"])
 
     def prediction_complete(self) -> bool:
         out = self.s.predict_dir
-        return (newer([out / "depth_video.mp4", out / "fused.ply"], [self.data_stamp, self.tcdepth_run.depth_weights])
-                and _count(out / "depth_color", "*.png") == self.s.frames)
+        return (newer([out / ClipWriter.VIDEO, out / ClipWriter.FUSED_CLOUD],
+                      [self.data_stamp, self.tcdepth_run.depth_weights])
+                and all(ClipWriter.frame_path(out, "color", f).is_file() for f in range(self.s.frames)))
 
     def predict(self) -> None:
         from tcdepth.data.intrinsics import load_intrinsics
         from tcdepth.inference import Predictor
         from tcdepth.inference.clip import predict_clip
         from tcdepth.inference.sources import iter_source_frames, source_fps
-        from tcdepth.inference.writers import ClipWriter, OutputSelection
+        from tcdepth.inference.writers import OutputSelection
 
         if self.s.predict_dir.exists():
             shutil.rmtree(self.s.predict_dir)  # stale outputs of another model or clip
-        frames = self.test_clip / "rgb"
-        selection = OutputSelection(color=True, video=True, fused_ply=True, fps=source_fps(frames))
-        predictor = Predictor.from_checkpoint(self.tcdepth_run.path,
-                                              intrinsics=load_intrinsics(self.test_clip / "intrinsics.yaml"))
+        selection = OutputSelection(color=True, video=True, fused_ply=True, fps=source_fps(self.test_frames))
+        predictor = Predictor.from_checkpoint(self.tcdepth_run.path, intrinsics=load_intrinsics(self.test_intrinsics))
         with ClipWriter(self.s.predict_dir, selection, metric=False) as writer:
-            written = predict_clip(predictor, iter_source_frames(frames), writer)
+            written = predict_clip(predictor, iter_source_frames(self.test_frames), writer)
         self.print(f"wrote {written} frame(s) to {self.s.predict_dir}")
 
     # ------------------------------------------------------------------------------------------------ figures
@@ -305,10 +309,9 @@ class Demo:
 
         from tcdepth.visualize import contact_sheet, save_png
 
-        rgb_dir = self.s.data_dir / self.s.test_sequence / "rgb"
         picks = np.linspace(0, self.s.frames - 1, count).round().astype(int)
-        rows = [[np.asarray(Image.open(rgb_dir / f"{i:06d}.png").convert("RGB")),
-                 np.asarray(Image.open(self.s.predict_dir / "depth_color" / f"{i:06d}.png").convert("RGB"))]
+        rows = [[np.asarray(Image.open(self.layout.rgb(self.s.test_sequence, i)).convert("RGB")),
+                 np.asarray(Image.open(ClipWriter.frame_path(self.s.predict_dir, "color", i)).convert("RGB"))]
                 for i in picks]
         save_png(path, contact_sheet(rows, ["frame", "TC-Depth inverse depth"]))
 
@@ -319,15 +322,14 @@ class Demo:
         from tcdepth.data.intrinsics import load_intrinsics
         from tcdepth.reporting.figures import attention_queries, plot_attention
 
-        clip = self.test_clip
-        centre = self.s.frames // 2
+        sequence, centre = self.s.test_sequence, self.s.frames // 2
         size = (self.s.width, self.s.height)
-        frames = np.stack([np.asarray(Image.open(clip / "rgb" / f"{centre + k:06d}.png").convert("RGB").resize(
+        frames = np.stack([np.asarray(Image.open(self.layout.rgb(sequence, centre + k)).convert("RGB").resize(
             size, Image.LANCZOS)) for k in (0, -1, 1)])
-        moving_path = clip / "moving" / f"{centre:06d}.png"
+        moving_path = self.layout.moving(sequence, centre)
         moving = np.asarray(Image.open(moving_path)) > 0 if moving_path.is_file() else None
         model, _ = self.tcdepth_run.load_depth_net()
-        K = load_intrinsics(clip / "intrinsics.yaml").K_for(self.s.height, self.s.width).float()
+        K = load_intrinsics(self.test_intrinsics).K_for(self.s.height, self.s.width).float()
         batch = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255.0).unsqueeze(0)
         with torch.no_grad():
             attention = model.eval()(batch, K.unsqueeze(0), return_attention=True)["attention"]
@@ -338,7 +340,7 @@ class Demo:
     def point_cloud_figure(self, path: Path) -> None:
         from tcdepth.reporting.figures import plot_point_cloud, read_ply
 
-        plot_point_cloud(*read_ply(self.s.predict_dir / "fused.ply"), path)
+        plot_point_cloud(*read_ply(self.s.predict_dir / ClipWriter.FUSED_CLOUD), path)
 
     def make_report(self) -> Path:
         assets = self.s.assets_dir
@@ -367,7 +369,7 @@ class Demo:
         report = DemoReport(rows=rows, runs={"Monodepth2": self.baseline_run.path, "TC-Depth": self.tcdepth_run.path},
                             curves=assets / "curves.png", contact_sheet=assets / "contact_sheet.png",
                             point_cloud=assets / "point_cloud.png",
-                            attention=assets / "attention.png", video=s.predict_dir / "depth_video.mp4",
+                            attention=assets / "attention.png", video=s.predict_dir / ClipWriter.VIDEO,
                             steps=self.steps, settings=settings,
                             notes=["A demo-sized budget: the numbers show the pipeline working end to end, not "
                                    "converged accuracy.",

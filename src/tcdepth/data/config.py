@@ -8,6 +8,7 @@ from typing import Literal
 
 from tcdepth.data.augment import AugmentSettings
 from tcdepth.data.base import FrameSequenceDataset, check_frame_ids, check_network_size, check_scales
+from tcdepth.data.synthetic import SyntheticLayout
 from tcdepth.data.video import DEFAULT_STATIC_THRESHOLD
 
 
@@ -74,8 +75,9 @@ class DataConfig:
         """The split file of ``split`` (``train``, ``val``, ``test``, ...)."""
         if split in self.split_files:
             return Path(self.split_files[split])
-        folder = Path(self.split_dir) if self.split_dir is not None else Path(self.path) / "splits"
-        return folder / f"{split}_files.txt"
+        if self.split_dir is not None:
+            return Path(self.split_dir) / f"{split}_files.txt"
+        return SyntheticLayout(self.path).split(split)
 
 
 def build_dataset(cfg: DataConfig, split: str, augment: bool) -> FrameSequenceDataset:

@@ -16,8 +16,44 @@ from tcdepth.data.intrinsics import Intrinsics, load_intrinsics
 from tcdepth.data.splits import read_sequence_split
 
 
-def frame_name(frame: int) -> str:
-    return f"{frame:06d}"
+class SyntheticLayout:
+    """Where the files of the native layout are under ``root`` (docs/synthetic_data.md)::
+
+        <root>/<sequence>/rgb/000000.png, depth/000000.npy, moving/000000.png, corr/000000.npz,
+                          intrinsics.yaml, poses.npy
+        <root>/splits/{train,val,test}_files.txt
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def sequence_dir(self, sequence: str) -> Path:
+        return self.root / sequence
+
+    def _frame_file(self, sequence: str, folder: str, frame: int, suffix: str) -> Path:
+        return self.root / sequence / folder / f"{frame:06d}{suffix}"
+
+    def rgb(self, sequence: str, frame: int) -> Path:
+        return self._frame_file(sequence, "rgb", frame, ".png")
+
+    def depth(self, sequence: str, frame: int) -> Path:
+        return self._frame_file(sequence, "depth", frame, ".npy")
+
+    def moving(self, sequence: str, frame: int) -> Path:
+        return self._frame_file(sequence, "moving", frame, ".png")
+
+    def correspondences(self, sequence: str, frame: int) -> Path:
+        return self._frame_file(sequence, "corr", frame, ".npz")
+
+    def intrinsics(self, sequence: str) -> Path:
+        return self.root / sequence / "intrinsics.yaml"
+
+    def poses(self, sequence: str) -> Path:
+        return self.root / sequence / "poses.npy"
+
+    def split(self, name: str) -> Path:
+        """The split file ``name`` (``train``, ``val``, ``test``)."""
+        return self.root / "splits" / f"{name}_files.txt"
 
 
 class SyntheticFrames:
@@ -28,6 +64,7 @@ class SyntheticFrames:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"synthetic data root {self.root} does not exist")
+        self.layout = SyntheticLayout(root)
         self._folders = FolderIndex()
         self._intrinsics: dict[str, Intrinsics] = {}
         self._poses: dict[str, np.ndarray] = {}
@@ -36,7 +73,7 @@ class SyntheticFrames:
         return [FrameRef(e.sequence, e.frame) for e in read_sequence_split(path)]
 
     def image_path(self, ref: FrameRef) -> Path:
-        return self.root / ref.sequence / "rgb" / f"{frame_name(ref.frame)}.png"
+        return self.layout.rgb(ref.sequence, ref.frame)
 
     def exists(self, ref: FrameRef) -> bool:
         return ref.frame >= 0 and self._folders.exists(self.image_path(ref))
@@ -46,12 +83,12 @@ class SyntheticFrames:
 
     def intrinsics(self, ref: FrameRef) -> Intrinsics:
         if ref.sequence not in self._intrinsics:
-            self._intrinsics[ref.sequence] = load_intrinsics(self.root / ref.sequence / "intrinsics.yaml")
+            self._intrinsics[ref.sequence] = load_intrinsics(self.layout.intrinsics(ref.sequence))
         return self._intrinsics[ref.sequence]
 
     def gt_depth(self, ref: FrameRef) -> np.ndarray:
         """``[H,W]`` metres along z, 0 where unknown (sky)."""
-        path = self.root / ref.sequence / "depth" / f"{frame_name(ref.frame)}.npy"
+        path = self.layout.depth(ref.sequence, ref.frame)
         if not path.is_file():
             raise FileNotFoundError(f"ground-truth depth {path} does not exist")
         depth = np.load(path)
@@ -60,15 +97,36 @@ class SyntheticFrames:
         depth = depth.astype(np.float32)
         return np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
 
+    def poses(self, sequence: str) -> np.ndarray:
+        """Camera-to-world poses ``[N,4,4]`` (float64) of the sequence's frames; ``[0,4,4]`` without a pose file."""
+        if sequence not in self._poses:
+            path = self.layout.poses(sequence)
+            self._poses[sequence] = np.load(path).astype(np.float64) if path.is_file() else np.empty((0, 4, 4))
+        return self._poses[sequence]
+
     def gt_motion(self, ref: FrameRef, source: FrameRef) -> np.ndarray | None:
-        """``T_{ref->source}`` ``[4,4]`` from ``poses.npy``, or None past its end."""
-        if ref.sequence not in self._poses:
-            path = self.root / ref.sequence / "poses.npy"
-            self._poses[ref.sequence] = np.load(path).astype(np.float64) if path.is_file() else np.empty((0, 4, 4))
-        poses = self._poses[ref.sequence]
+        """``T_{ref->source}`` ``[4,4]`` from the camera-to-world poses, or None past their end."""
+        poses = self.poses(ref.sequence)
         if max(ref.frame, source.frame) >= len(poses):
             return None
         return np.linalg.inv(poses[source.frame]) @ poses[ref.frame]
+
+    def correspondences(self, ref: FrameRef, offsets) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+        """``(coords, visible)`` of the frame: for each offset ``k``, pixel ``(u, v)`` ``[H,W,2]`` (float64) in
+        frame ``ref + k`` of each pixel, and whether it is seen there ``[H,W]``."""
+        path = self.layout.correspondences(ref.sequence, ref.frame)
+        if not path.is_file():
+            raise FileNotFoundError(f"synthetic correspondences {path} do not exist")
+        coords, visible = {}, {}
+        with np.load(path) as corr:
+            for k in offsets:
+                for key in (f"coords_{k:+d}", f"visible_{k:+d}"):
+                    if key not in corr.files:
+                        raise ValueError(f"{path}: no key {key!r} (has {corr.files}); render the sequence with "
+                                         f"correspondences for at least +-{max(abs(o) for o in offsets)} frames")
+                coords[k] = corr[f"coords_{k:+d}"].astype(np.float64)
+                visible[k] = corr[f"visible_{k:+d}"].astype(bool)
+        return coords, visible
 
 
 class SyntheticDataset(FrameSourceDataset):

@@ -16,7 +16,7 @@ import numpy as np
 
 from tcdepth.data.frames import FrameRef, FrameSource
 from tcdepth.data.kitti_raw import KittiRawFrames
-from tcdepth.data.synthetic import SyntheticFrames
+from tcdepth.data.synthetic import SyntheticFrames, SyntheticLayout
 from tcdepth.evaluation.eigen import EigenResult, evaluate_eigen, load_gt_depths
 from tcdepth.evaluation.flicker import flicker_error
 from tcdepth.evaluation.predict import DepthPredictor, MotionPredictor, TestPrediction, predict_frames
@@ -63,7 +63,7 @@ class EvaluateOptions:
         return KittiRawFrames(self.data_path, poses_dir=self.poses_dir)
 
     def split_path(self) -> Path:
-        return Path(self.split_file) if self.split_file else Path(self.data_path) / "splits" / "test_files.txt"
+        return Path(self.split_file) if self.split_file else SyntheticLayout(self.data_path).split("test")
 
 
 @dataclass
@@ -212,7 +212,9 @@ def _flicker(store: FrameSource, pairs, predictions, gts, motion: MotionPredicto
 
 def evaluate(options: EvaluateOptions, model: TrainedModel | None = None, pred_path: str | Path | None = None,
              device: str = "cpu") -> EvaluationReport:
-    """Run the evaluation of ``options`` on a model or on external predictions (``pred_path``)."""
+    """Run the evaluation of ``options`` on a model or on external predictions (``pred_path``): read the split and
+    the ground truth, gather the TCM snippets and flicker pairs, predict every frame they need (refining the model
+    per sequence with ``options.refine``), then score the Eigen protocol, the TCM windows and the flicker."""
     if (model is None) == (pred_path is None):
         raise ValueError("evaluate needs exactly one of a model and a prediction file")
     if pred_path is not None and (options.tcm_windows or options.flicker or options.refine):
@@ -221,106 +223,129 @@ def evaluate(options: EvaluateOptions, model: TrainedModel | None = None, pred_p
     items = store.read_split(options.split_path())
     if not items:
         raise ValueError(f"split file {options.split_path()} lists no frame")
-    skipped: dict[str, str] = {}  # item name -> first reason
-
-    def skip(item: FrameRef, err: Exception) -> None:
-        if not options.skip_bad:
-            raise err
-        skipped.setdefault(item.name, str(err))
-
-    # Ground truth ------------------------------------------------------------------------------------------------
-    if options.gt_path is not None:
-        loaded = load_gt_depths(options.gt_path)
-        if len(loaded) != len(items):
-            raise ValueError(f"ground-truth file {options.gt_path} holds {len(loaded)} depth maps for the "
-                             f"{len(items)} lines of {options.split_path()}: both must come from the same split")
-        gts = dict(zip(items, loaded, strict=True))
-    else:
-        gts = {}
-        for item in items:
-            try:
-                gts[item] = store.gt_depth(item)
-            except (FileNotFoundError, ValueError) as err:
-                skip(item, err)
-                gts[item] = None
-
-    # Predictions ---------------------------------------------------------------------------------------------------
-    tcm_snippets: dict[int, list[TCMSnippet]] = {}
-    tcm_skipped: dict[int, list[tuple[str, str]]] = {}
-    for window in options.tcm_windows:
-        tcm_snippets[window], tcm_skipped[window] = _tcm_snippets(options, items, window)
-    flicker_pairs = []
+    skips = _Skips(options.skip_bad)
+    gts = _ground_truth(options, store, items, skips)
+    snippets = {window: _tcm_snippets(options, items, window) for window in options.tcm_windows}
+    flicker_pairs = _flicker_pairs(store, items) if options.flicker else []
     refine_reports: list[RefineReport] = []
     if pred_path is not None:
         disps = load_external_disparities(pred_path, len(items))
         predictions = {item: TestPrediction(d, None, "none") for item, d in zip(items, disps, strict=True)}
     else:
-        needed: dict[str, list[FrameRef]] = {}
-        for item in items:
-            needed.setdefault(item.sequence, []).append(item)
-        for window, snippets in tcm_snippets.items():
-            for snippet in snippets:
-                centre = _snippet_frame(snippet)
-                needed.setdefault(centre.sequence, []).extend(centre.at(centre.frame + k)
-                                                              for k in WINDOW_FRAME_IDS[window])
-        if options.flicker:
-            flicker_pairs = [(item, item.at(item.frame + 1)) for item in items if store.exists(item.at(item.frame + 1))
-                             and store.exists(item)]
-            for item, nxt in flicker_pairs:
-                needed[item.sequence].append(nxt)
-        predictor = DepthPredictor(model.depth_net, model.experiment.model.min_depth,
-                                   model.experiment.model.max_depth, model.height, model.width,
-                                   options.post_process, device)
-        refiner = None
-        if options.refine is not None:
-            if model.pose_net is None:
-                raise ValueError(f"test-time refinement needs the pose network: {model.source} has none (give a "
-                                 "run directory that holds it)")
-            refiner = Refiner(model.experiment, predictor.model, model.pose_net, options.refine)
-        predictions = {}
-        for sequence, frames in needed.items():
-            centres = [item for item in items if item.sequence == sequence] or frames
-            if refiner is None:
-                predictions.update(predict_frames(predictor, store, frames, skip))
-                continue
-            with refiner.refined(store, centres, model.height, model.width) as report:
-                predictions.update(predict_frames(predictor, store, frames, skip))
-            refine_reports.append(report)
-            log.info("refined %s on %d samples: loss %s", sequence, report.samples,
-                     f"{report.losses[0]:.4f} -> {report.losses[-1]:.4f}" if report.losses else "n/a")
-
-    # Eigen ---------------------------------------------------------------------------------------------------------
+        needed = _frames_to_predict(items, snippets, flicker_pairs)
+        predictions, refine_reports = _predict(options, model, store, items, needed, skips, device)
     kept = [item for item in items if item in predictions]
     eigen = evaluate_eigen([gts[i] for i in kept], [predictions[i].disp for i in kept], options.eigen,
                            flipped_disps=[predictions[i].flipped_disp for i in kept] if options.post_process
                            else None, names=[i.name for i in kept], skip_bad=options.skip_bad)
-    eigen.skipped = list(skipped.items()) + eigen.skipped
-
-    # TCM -------------------------------------------------------------------------------------------------------------
-    tcm = {}
-    for window, snippets in tcm_snippets.items():
-        usable, preds = [], []
-        for snippet in snippets:
-            centre = _snippet_frame(snippet)
-            frames = [centre.at(centre.frame + k) for k in WINDOW_FRAME_IDS[window]]
-            if all(f in predictions for f in frames):
-                usable.append(snippet)
-                preds.append({k: 1.0 / predictions[f].final_disp() for k, f in zip(WINDOW_FRAME_IDS[window], frames,
-                                                                                    strict=True)})
-            else:
-                tcm_skipped[window].append((snippet.name, "a frame of the window could not be predicted"))
-        tcm[window] = evaluate_tcm(usable, preds, window, max_depth=min(50.0, options.eigen.max_depth),
-                                   median_scaling=options.eigen.median_scaling)
-
-    # Flicker ---------------------------------------------------------------------------------------------------------
+    eigen.skipped = list(skips.reasons.items()) + eigen.skipped
+    tcm = {window: _score_tcm(options, window, usable, skipped, predictions)
+           for window, (usable, skipped) in snippets.items()}
     flicker = {}
     if options.flicker:
         pairs = [(a, b) for a, b in flicker_pairs if a in predictions and b in predictions]
         motion = MotionPredictor(model.pose_net, model.height, model.width, device) if model.pose_net else None
         flicker = _flicker(store, pairs, predictions, gts, motion, model.height, model.width)
-
     fallback_items = [(i.name, predictions[i].fallback) for i in kept if predictions[i].fallback != "none"]
     counts = Counter(f for _, f in fallback_items)
-    return EvaluationReport(eigen, tcm, tcm_skipped, flicker, {"shifted": counts["shifted"],
-                                                               "duplicated": counts["duplicated"]},
-                            fallback_items, refine_reports, str(pred_path or model.source))
+    return EvaluationReport(eigen, tcm,
+                            {w: skipped for w, (_, skipped) in snippets.items()}, flicker,
+                            {"shifted": counts["shifted"], "duplicated": counts["duplicated"]}, fallback_items,
+                            refine_reports, str(pred_path or model.source))
+
+
+class _Skips:
+    """Items that could not be evaluated: with ``skip_bad`` the first reason of each is kept, else it raises."""
+
+    def __init__(self, skip_bad: bool):
+        self.skip_bad = skip_bad
+        self.reasons: dict[str, str] = {}
+
+    def __call__(self, item: FrameRef, err: Exception) -> None:
+        if not self.skip_bad:
+            raise err
+        self.reasons.setdefault(item.name, str(err))
+
+
+def _ground_truth(options: EvaluateOptions, store: FrameSource, items: list[FrameRef],
+                  skip: _Skips) -> dict[FrameRef, np.ndarray | None]:
+    """Ground-truth depth of every item: from ``options.gt_path`` (in split order) or from the frame source."""
+    if options.gt_path is not None:
+        loaded = load_gt_depths(options.gt_path)
+        if len(loaded) != len(items):
+            raise ValueError(f"ground-truth file {options.gt_path} holds {len(loaded)} depth maps for the "
+                             f"{len(items)} lines of {options.split_path()}: both must come from the same split")
+        return dict(zip(items, loaded, strict=True))
+    gts = {}
+    for item in items:
+        try:
+            gts[item] = store.gt_depth(item)
+        except (FileNotFoundError, ValueError) as err:
+            skip(item, err)
+            gts[item] = None
+    return gts
+
+
+def _flicker_pairs(store: FrameSource, items: list[FrameRef]) -> list[tuple[FrameRef, FrameRef]]:
+    """``(t, t+1)`` for every item whose next frame exists."""
+    return [(item, item.at(item.frame + 1)) for item in items
+            if store.exists(item.at(item.frame + 1)) and store.exists(item)]
+
+
+def _frames_to_predict(items: list[FrameRef], snippets: dict[int, tuple[list[TCMSnippet], list]],
+                       flicker_pairs: list[tuple[FrameRef, FrameRef]]) -> dict[str, list[FrameRef]]:
+    """Per sequence, the frames whose depth is needed: the items, every frame of a TCM window, the flicker pairs."""
+    needed: dict[str, list[FrameRef]] = {}
+    for item in items:
+        needed.setdefault(item.sequence, []).append(item)
+    for window, (usable, _) in snippets.items():
+        for snippet in usable:
+            centre = _snippet_frame(snippet)
+            needed.setdefault(centre.sequence, []).extend(centre.at(centre.frame + k) for k in WINDOW_FRAME_IDS[window])
+    for item, nxt in flicker_pairs:
+        needed[item.sequence].append(nxt)
+    return needed
+
+
+def _predict(options: EvaluateOptions, model: TrainedModel, store: FrameSource, items: list[FrameRef],
+             needed: dict[str, list[FrameRef]], skip: _Skips, device: str
+             ) -> tuple[dict[FrameRef, TestPrediction], list[RefineReport]]:
+    """Predict the needed frames sequence by sequence, each after test-time refinement on the sequence's items
+    when ``options.refine`` is set (the weights are restored after every sequence)."""
+    predictor = DepthPredictor(model.depth_net, model.model_config.min_depth, model.model_config.max_depth,
+                               model.height, model.width, options.post_process, device)
+    refiner = None
+    if options.refine is not None:
+        if model.pose_net is None:
+            raise ValueError(f"test-time refinement needs the pose network: {model.source} has none (give a "
+                             "run directory that holds it)")
+        refiner = Refiner(model.experiment, predictor.model, model.pose_net, options.refine)
+    predictions, reports = {}, []
+    for sequence, frames in needed.items():
+        if refiner is None:
+            predictions.update(predict_frames(predictor, store, frames, skip))
+            continue
+        centres = [item for item in items if item.sequence == sequence] or frames
+        with refiner.refined(store, centres, model.height, model.width) as report:
+            predictions.update(predict_frames(predictor, store, frames, skip))
+        reports.append(report)
+        log.info("refined %s on %d samples: loss %s", sequence, report.samples,
+                 f"{report.losses[0]:.4f} -> {report.losses[-1]:.4f}" if report.losses else "n/a")
+    return predictions, reports
+
+
+def _score_tcm(options: EvaluateOptions, window: int, snippets: list[TCMSnippet], skipped: list[tuple[str, str]],
+               predictions: dict[FrameRef, TestPrediction]) -> TCMResult:
+    """The TCM of one window over the snippets whose every frame was predicted (the others join ``skipped``)."""
+    usable, preds = [], []
+    for snippet in snippets:
+        centre = _snippet_frame(snippet)
+        frames = [centre.at(centre.frame + k) for k in WINDOW_FRAME_IDS[window]]
+        if all(f in predictions for f in frames):
+            usable.append(snippet)
+            preds.append({k: 1.0 / predictions[f].final_disp()
+                          for k, f in zip(WINDOW_FRAME_IDS[window], frames, strict=True)})
+        else:
+            skipped.append((snippet.name, "a frame of the window could not be predicted"))
+    return evaluate_tcm(usable, preds, window, max_depth=min(50.0, options.eigen.max_depth),
+                        median_scaling=options.eigen.median_scaling)

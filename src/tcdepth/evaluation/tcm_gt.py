@@ -25,16 +25,18 @@ def synthetic_tcm_snippets(sequence_dir: str | Path, centre_frames, window: int 
     """TCM ground truth of a synthetic sequence in the native layout for the given centre frames.
 
     Depth ``+inf`` (sky) becomes 0 (unknown); ``T_target->source = inv(P_s) @ P_t`` from the camera-to-world
-    poses; coordinates and visibility are ``coords_{k:+d}`` / ``visible_{k:+d}`` of ``corr/<centre>.npz``.
+    poses; coordinates and visibility are the centre frame's correspondences
+    (:meth:`tcdepth.data.synthetic.SyntheticFrames.correspondences`).
     """
-    from tcdepth.data.intrinsics import load_intrinsics
+    from tcdepth.data.frames import FrameRef
+    from tcdepth.data.synthetic import SyntheticFrames
 
     sequence_dir = Path(sequence_dir)
-    K = load_intrinsics(sequence_dir / "intrinsics.yaml").K().numpy().astype(np.float64)
-    poses_path = sequence_dir / "poses.npy"
-    if not poses_path.is_file():
-        raise FileNotFoundError(f"synthetic poses {poses_path} do not exist")
-    poses = np.load(poses_path).astype(np.float64)
+    source, sequence = SyntheticFrames(sequence_dir.parent), sequence_dir.name
+    K = source.intrinsics(FrameRef(sequence, 0)).K().numpy().astype(np.float64)
+    poses = source.poses(sequence)
+    if not len(poses):
+        raise FileNotFoundError(f"synthetic poses {source.layout.poses(sequence)} do not exist")
     snippets = []
     for centre in centre_frames:
         frames = {k: centre + k for k in WINDOW_FRAME_IDS[window]}
@@ -42,27 +44,10 @@ def synthetic_tcm_snippets(sequence_dir: str | Path, centre_frames, window: int 
         if outside:
             raise ValueError(f"{sequence_dir}: frames {outside} of the {window}-frame snippet around {centre} are "
                              f"outside the sequence (0..{len(poses) - 1})")
-        depth = {}
-        for k, frame in frames.items():
-            path = sequence_dir / "depth" / f"{frame:06d}.npy"
-            if not path.is_file():
-                raise FileNotFoundError(f"synthetic depth {path} does not exist")
-            values = np.load(path).astype(np.float64)
-            depth[k] = np.where(np.isfinite(values), values, 0.0)
-        corr_path = sequence_dir / "corr" / f"{centre:06d}.npz"
-        if not corr_path.is_file():
-            raise FileNotFoundError(f"synthetic correspondences {corr_path} do not exist")
-        coords, visible = {}, {}
-        with np.load(corr_path) as corr:
-            for k in source_ids(window):
-                for key in (f"coords_{k:+d}", f"visible_{k:+d}"):
-                    if key not in corr.files:
-                        raise ValueError(f"{corr_path}: no key {key!r} (has {corr.files}); render the sequence "
-                                         f"with correspondences for at least +-{window // 2} frames")
-                coords[k] = corr[f"coords_{k:+d}"].astype(np.float64)
-                visible[k] = corr[f"visible_{k:+d}"].astype(bool)
+        depth = {k: source.gt_depth(FrameRef(sequence, frame)).astype(np.float64) for k, frame in frames.items()}
+        coords, visible = source.correspondences(FrameRef(sequence, centre), source_ids(window))
         transforms = {k: np.linalg.inv(poses[frames[k]]) @ poses[centre] for k in source_ids(window)}
-        snippets.append(TCMSnippet(f"{sequence_dir.name} {centre}", K, depth, transforms, coords, visible))
+        snippets.append(TCMSnippet(f"{sequence} {centre}", K, depth, transforms, coords, visible))
     return snippets
 
 

@@ -163,13 +163,24 @@ class ClipWriter:
     Use as a context manager: on an exception every file created by this writer is removed.
     """
 
+    FRAME_FOLDERS = {"png16": ("depth_png16", ".png"), "npz": ("depth_npz", ".npz"),
+                     "color": ("depth_color", ".png"), "ply": ("ply", ".ply")}
+    VIDEO = "depth_video.mp4"
+    FUSED_CLOUD = "fused.ply"
+
+    @classmethod
+    def frame_path(cls, out_dir: str | Path, output: str, index: int) -> Path:
+        """Where the output ``output`` (a key of :attr:`FRAME_FOLDERS`) of frame ``index`` goes."""
+        folder, suffix = cls.FRAME_FOLDERS[output]
+        return Path(out_dir) / folder / f"{index:06d}{suffix}"
+
     def __init__(self, out_dir: str | Path, selection: OutputSelection, metric: bool):
         self.out_dir = Path(out_dir)
         self.selection = selection
         self.metric = metric
         self.created: list[Path] = []
         self.num_frames = 0
-        self._video = DepthVideoWriter(self.out_dir / "depth_video.mp4", selection.fps) if selection.video else None
+        self._video = DepthVideoWriter(self.out_dir / self.VIDEO, selection.fps) if selection.video else None
         self._fused_points: list[np.ndarray] = []
         self._fused_colors: list[np.ndarray] = []
 
@@ -182,22 +193,22 @@ class ClipWriter:
         else:
             self.abort()
 
-    def _path(self, folder: str, index: int, suffix: str) -> Path:
-        path = self.out_dir / folder / f"{index:06d}{suffix}"
+    def _path(self, output: str, index: int) -> Path:
+        path = self.frame_path(self.out_dir, output, index)
         self.created.append(path)
         return path
 
     def write(self, prediction: FramePrediction) -> None:
         s = self.selection
         if s.png16:
-            write_depth_png16(self._path("depth_png16", prediction.index, ".png"), prediction.depth)
+            write_depth_png16(self._path("png16", prediction.index), prediction.depth)
         if s.npz:
-            write_depth_npz(self._path("depth_npz", prediction.index, ".npz"), prediction, self.metric)
+            write_depth_npz(self._path("npz", prediction.index), prediction, self.metric)
         if s.color:
-            save_png(self._path("depth_color", prediction.index, ".png"), colorize_depth(prediction.depth))
+            save_png(self._path("color", prediction.index), colorize_depth(prediction.depth))
         if s.ply:
             points, colors = point_cloud(prediction.depth, prediction.K, prediction.image, s.ply_step)
-            write_ply(self._path("ply", prediction.index, ".ply"), points, colors, s.ply_binary)
+            write_ply(self._path("ply", prediction.index), points, colors, s.ply_binary)
         if s.fused_ply:
             if prediction.camera_to_world is None:
                 raise ValueError("the fused point cloud needs camera poses: give a run directory holding a pose "
@@ -214,7 +225,7 @@ class ClipWriter:
             self._video.close()
             self.created.append(self._video.path)
         if self.selection.fused_ply and self._fused_points:
-            path = self.out_dir / "fused.ply"
+            path = self.out_dir / self.FUSED_CLOUD
             self.created.append(path)
             write_ply(path, np.concatenate(self._fused_points), np.concatenate(self._fused_colors),
                       self.selection.ply_binary)
@@ -224,6 +235,6 @@ class ClipWriter:
             self._video.abort()
         for path in self.created:
             path.unlink(missing_ok=True)
-        for folder in ("depth_png16", "depth_npz", "depth_color", "ply"):
+        for folder, _ in self.FRAME_FOLDERS.values():
             with contextlib.suppress(OSError):
                 (self.out_dir / folder).rmdir()  # only when this run left it empty

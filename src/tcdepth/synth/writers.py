@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tcdepth.data.intrinsics import save_intrinsics
+from tcdepth.data.synthetic import SyntheticLayout
 from tcdepth.io import atomic_path, atomic_write_bytes, atomic_write_text
 from tcdepth.synth.config import SynthConfig
 from tcdepth.synth.correspondence import Reprojection
@@ -71,12 +72,11 @@ def _check_threads(threads: int | None, workers: int = 1) -> int:
     return threads
 
 
-def _save_native_frame(out_dir: Path, frame: Frame, arrays: dict[str, np.ndarray]) -> None:
-    name = f"{frame.index:06d}"
-    save_png(out_dir / "rgb" / f"{name}.png", frame.rgb)
-    save_npy(out_dir / "depth" / f"{name}.npy", frame.depth)
-    save_png(out_dir / "moving" / f"{name}.png", frame.moving_mask.astype(np.uint8) * 255)
-    with atomic_path(out_dir / "corr" / f"{name}.npz") as tmp:
+def _save_native_frame(layout: SyntheticLayout, sequence: str, frame: Frame, arrays: dict[str, np.ndarray]) -> None:
+    save_png(layout.rgb(sequence, frame.index), frame.rgb)
+    save_npy(layout.depth(sequence, frame.index), frame.depth)
+    save_png(layout.moving(sequence, frame.index), frame.moving_mask.astype(np.uint8) * 255)
+    with atomic_path(layout.correspondences(sequence, frame.index)) as tmp:
         np.savez(tmp, **arrays)
 
 
@@ -89,8 +89,9 @@ def write_sequence(cfg: SynthConfig, seed: int, out_dir: str | Path, progress: P
     """
     threads = _check_threads(threads)
     out_dir = Path(out_dir)
+    layout, sequence = SyntheticLayout(out_dir.parent), out_dir.name
     renderer = Renderer(cfg, build_scene(cfg, seed), threads)
-    save_intrinsics(cfg.intrinsics(), out_dir / "intrinsics.yaml")
+    save_intrinsics(cfg.intrinsics(), layout.intrinsics(sequence))
     poses = []
     pending: Future | None = None
     with ThreadPoolExecutor(threads) as pool:
@@ -104,13 +105,13 @@ def write_sequence(cfg: SynthConfig, seed: int, out_dir: str | Path, progress: P
                 arrays[f"coords_{k:+d}"], arrays[f"visible_{k:+d}"] = coords, visible
             if pending is not None:
                 pending.result()
-            pending = pool.submit(_save_native_frame, out_dir, frame, arrays)
+            pending = pool.submit(_save_native_frame, layout, sequence, frame, arrays)
             poses.append(frame.pose)
             if progress:
                 progress(1)
         if pending is not None:
             pending.result()
-    save_npy(out_dir / "poses.npy", np.stack(poses))
+    save_npy(layout.poses(sequence), np.stack(poses))
     return out_dir
 
 
@@ -154,7 +155,7 @@ def write_native(cfg: SynthConfig, root: str | Path, sequences: int, seed: int,
         for _, sequence_seed_, out_dir, _ in jobs:
             write_sequence(cfg, sequence_seed_, out_dir, progress, threads)
     for split, entries in _split_entries(names, cfg.frames).items():
-        atomic_write_text(root / "splits" / f"{split}_files.txt", "".join(f"{n} {f}\n" for n, f in entries))
+        atomic_write_text(SyntheticLayout(root).split(split), "".join(f"{n} {f}\n" for n, f in entries))
     return root
 
 
