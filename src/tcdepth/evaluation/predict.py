@@ -89,25 +89,17 @@ class DepthPredictor:
         self.post_process = post_process
         self.device = device
 
-    @property
-    def num_views(self) -> int:
-        return 3 if isinstance(self.model, TCDepth) else 1
-
     @torch.no_grad()
     def scaled_disparity(self, frames: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         """``frames [V,3,H,W]`` (view order), ``K [3,3]`` -> scaled disparity ``[V,H,W]`` of every view."""
-        frames = frames.to(self.device)
-        if isinstance(self.model, TCDepth):
-            disp = self.model(frames[None], K[None].to(self.device))["disp"][0][0, :, 0]
-        else:
-            disp = self.model(frames)["disp"][0][:, 0]
+        disp = self.model.depth_outputs(frames[None].to(self.device), K[None].to(self.device))["disp"][0][0, :, 0]
         return disp_to_depth(disp.float(), self.min_depth, self.max_depth)[0].cpu()
 
     def predict(self, store: FrameSource, item: FrameRef) -> TestPrediction:
         """Predict ``item`` with its own triplet (:func:`plan_triplet`)."""
         if not store.exists(item):
             raise FileNotFoundError(f"frame {item.name} does not exist")
-        plan = plan_triplet(lambda f: store.exists(item.at(f)), item.frame, self.num_views)
+        plan = plan_triplet(lambda f: store.exists(item.at(f)), item.frame, self.model.num_views)
         frames = torch.stack([load_frame(store, item.at(f), self.height, self.width) for f in plan.frames])
         K = store.intrinsics(item).K_for(self.height, self.width)
         disp = self.scaled_disparity(frames, K)[plan.view].numpy()

@@ -152,7 +152,7 @@ class Predictor:
     @property
     def single_frame(self) -> bool:
         """True for a Monodepth2 network (no triplet, no latency)."""
-        return isinstance(self.depth_net, Monodepth2)
+        return self.depth_net.num_views == 1
 
     def reset(self) -> None:
         """Forget the stream (the next push is frame 0)."""

@@ -57,10 +57,7 @@ def summarize(cfg: ModelConfig, height: int = 192, width: int = 640) -> list[Com
         K = torch.eye(3).expand(1, 3, 3).clone()
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        if cfg.architecture == "tcdepth":
-            model(triplet, K)
-        else:
-            model(image)
+        model.depth_outputs(triplet[:, :model.num_views], K)
     counts = counter.get_flop_counts()
     prefix = type(model).__name__
     for name, module in model.named_children():

@@ -35,6 +35,8 @@ class TCDepth(nn.Module):
     centre frame.
     """
 
+    num_views = NUM_VIEWS  # frames of a sample: centre, previous, next
+
     def __init__(self, encoder: nn.Module, st_module: SpatialTemporalModule, reference_decoder: ReferenceDecoder,
                  decoder: DepthDecoder):
         super().__init__()
@@ -132,9 +134,16 @@ class TCDepth(nn.Module):
         features = [f.unflatten(0, (b, NUM_VIEWS)) for f in self.encode(frames.flatten(0, 1))]
         return self.decode_from_features(features, K, tuple(frames.shape[-2:]), decode_views, return_attention)
 
+    def depth_outputs(self, frames: torch.Tensor, K: torch.Tensor, return_attention: bool = False) -> dict:
+        """The outputs of every view of ``frames [B,3,3,H,W]`` (see :meth:`decode_from_features`); the interface
+        :class:`Monodepth2` shares."""
+        return self(frames, K, return_attention=return_attention)
+
 
 class Monodepth2(nn.Module):
     """Single-frame baseline and motion-loss teacher: ResNet encoder + Monodepth2 decoder."""
+
+    num_views = 1  # the centre frame of a sample
 
     def __init__(self, encoder: ResNetEncoder, decoder: DepthDecoder):
         super().__init__()
@@ -147,3 +156,11 @@ class Monodepth2(nn.Module):
             raise ValueError(f"Monodepth2 expects an image [B,3,H,W], got {tuple(image.shape)}")
         check_image_size(*image.shape[-2:])
         return {"disp": self.decoder(self.encoder(image))}
+
+    def depth_outputs(self, frames: torch.Tensor, K: torch.Tensor | None = None,
+                      return_attention: bool = False) -> dict:
+        """The outputs of the centre view of ``frames [B,V,3,H,W]`` in :class:`TCDepth`'s layout: ``disp`` a list
+        over scales of ``[B,1,1,H/2^s,W/2^s]`` (no attention, ``K`` unused)."""
+        if frames.dim() != 5 or frames.shape[2] != 3:
+            raise ValueError(f"Monodepth2 expects frames [B,V,3,H,W] (view 0 is predicted), got {tuple(frames.shape)}")
+        return {"disp": [d.unsqueeze(1) for d in self(frames[:, 0])["disp"]]}

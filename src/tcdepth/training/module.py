@@ -96,12 +96,7 @@ class DepthModule(L.LightningModule):
 
     def forward_depth(self, batch: dict, return_attention: bool = False) -> dict:
         """Depth outputs in the TC-Depth layout (``disp`` scales of ``[B,V,1,h,w]``) for either architecture."""
-        frames = batch["color_aug_0"]
-        if self.cfg.model.architecture == "tcdepth":
-            return self.depth_net(frames, batch["K_0"], return_attention=return_attention)
-        centre = frames[:, self.frame_ids.index(0)]
-        out = self.depth_net(centre)
-        return {"disp": [d.unsqueeze(1) for d in out["disp"]]}
+        return self.depth_net.depth_outputs(batch["color_aug_0"], batch["K_0"], return_attention=return_attention)
 
     def teacher_disparities(self, batch: dict) -> list[torch.Tensor] | None:
         """The teacher's sigmoid disparities of the centre frame (all scales), or None when it is not needed.
