@@ -19,6 +19,7 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback
 
 from tcdepth.data.synthetic import SyntheticLayout
+from tcdepth.geometry import check_network_size
 from tcdepth.inference.writers import ClipWriter
 from tcdepth.io import atomic_write_text
 from tcdepth.reporting import DemoReport, ReportStep, load_result, results_markdown, write_report
@@ -53,8 +54,7 @@ class DemoSettings:
             raise ValueError(f"sequences: the demo needs at least 3 (train, validation, test), got {self.sequences}")
         if self.frames < 8:
             raise ValueError(f"frames: need at least 8 per sequence for TCM-7, got {self.frames}")
-        if self.height % 32 or self.width % 32:
-            raise ValueError(f"height and width must be multiples of 32, got {self.height}x{self.width}")
+        check_network_size(self.height, self.width)
         for name in ("baseline_epochs", "tcdepth_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -20,20 +20,9 @@ from torch.utils.data import Dataset
 
 from tcdepth.data.augment import NO_AUGMENTATION, AugmentSettings, draw_augmentation, jitter_frames
 from tcdepth.data.intrinsics import Intrinsics
-from tcdepth.geometry import flip_intrinsics, intrinsics_at_scale, invert_intrinsics
+from tcdepth.geometry import check_network_size, flip_intrinsics, intrinsics_at_scale, invert_intrinsics
 
 log = logging.getLogger(__name__)
-
-NETWORK_MULTIPLE = 32
-
-
-def check_network_size(height: int, width: int) -> None:
-    """Raise ``ValueError`` unless ``height`` and ``width`` are positive multiples of 32."""
-    for name, value in (("height", height), ("width", width)):
-        if value <= 0 or value % NETWORK_MULTIPLE:
-            raise ValueError(f"{name} must be a positive multiple of {NETWORK_MULTIPLE} (the encoder downsamples "
-                             f"by 32), got {value}")
-
 
 def check_frame_ids(frame_ids: Sequence[int]) -> None:
     """Frame offsets must be distinct and start with the centre frame ``0``."""

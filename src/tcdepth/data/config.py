@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 from tcdepth.data.augment import AugmentSettings
-from tcdepth.data.base import FrameSequenceDataset, check_frame_ids, check_network_size, check_scales
+from tcdepth.data.base import FrameSequenceDataset, check_frame_ids, check_scales
 from tcdepth.data.synthetic import SyntheticLayout
 from tcdepth.data.video import DEFAULT_STATIC_THRESHOLD
+from tcdepth.geometry import check_network_size
 
 
 @dataclass

@@ -15,6 +15,7 @@ from tcdepth.geometry.camera import (
     transform_points,
     transformed_depth,
 )
+from tcdepth.geometry.image_size import NETWORK_MULTIPLE, check_network_size
 from tcdepth.geometry.intrinsics import (
     flip_intrinsics,
     intrinsics_at_scale,
@@ -27,8 +28,10 @@ from tcdepth.geometry.intrinsics import (
 )
 
 __all__ = [
+    "NETWORK_MULTIPLE",
     "axis_angle_to_rotation",
     "backproject",
+    "check_network_size",
     "disp_to_depth",
     "flip_intrinsics",
     "intrinsics_at_scale",

@@ -16,9 +16,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
+from tcdepth.geometry import check_network_size
 from tcdepth.models.config import ModelConfig
 from tcdepth.models.factory import build_model, build_pose_net
-from tcdepth.models.tcdepth_model import check_image_size
 
 
 @dataclass
@@ -46,7 +46,7 @@ def _submodule_flops(counts: dict, prefix: str, name: str) -> float:
 
 def summarize(cfg: ModelConfig, height: int = 192, width: int = 640) -> list[ComponentCost]:
     """Costs of every component at an input of ``height x width``; runs on the meta device (no real compute)."""
-    check_image_size(height, width)
+    check_network_size(height, width)
     cfg = dataclasses.replace(cfg, pretrained=None, pose_pretrained=None)
     rows = []
     with torch.device("meta"):

@@ -7,21 +7,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from tcdepth.geometry import check_network_size
 from tcdepth.models.attention import SpatialTemporalModule, feature_points
 from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
 from tcdepth.models.layers import select_views
 from tcdepth.models.resnet import ResNetEncoder
 
-SIZE_MULTIPLE = 32
 NUM_VIEWS = 3
 NUM_SKIPS = 3  # encoder skip features at 1/2, 1/4, 1/8 (every TC-Depth encoder)
 ALL_VIEWS = (0, 1, 2)
-
-
-def check_image_size(height: int, width: int) -> None:
-    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or height <= 0 or width <= 0:
-        raise ValueError(f"image height and width must be positive multiples of {SIZE_MULTIPLE}, got "
-                         f"{height}x{width}")
 
 
 class TCDepth(nn.Module):
@@ -49,7 +43,7 @@ class TCDepth(nn.Module):
         """Per-frame encoder features: ``images [N,3,H,W]`` -> ``[skip2, skip4, skip8, ctx]`` each ``[N,C,.,.]``."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"encode expects images [N,3,H,W], got {tuple(images.shape)}")
-        check_image_size(*images.shape[-2:])
+        check_network_size(*images.shape[-2:])
         return self.encoder(images)
 
     def decode_from_features(self, features: Sequence[torch.Tensor], K: torch.Tensor, image_size: tuple[int, int],
@@ -154,7 +148,7 @@ class Monodepth2(nn.Module):
         """``image [B,3,H,W]`` in ``[0, 1]`` -> ``{"disp": [B,1,H/2^s,W/2^s] for s = 0..3}``."""
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"Monodepth2 expects an image [B,3,H,W], got {tuple(image.shape)}")
-        check_image_size(*image.shape[-2:])
+        check_network_size(*image.shape[-2:])
         return {"disp": self.decoder(self.encoder(image))}
 
     def depth_outputs(self, frames: torch.Tensor, K: torch.Tensor | None = None,
