@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tcdepth.config import apply_overrides, from_dict, to_dict
 from tcdepth.experiment import ExperimentConfig, TeacherConfig, TrainConfig
 from tcdepth.geometry import intrinsics_at_scale, invert_intrinsics, make_intrinsics
-from tcdepth.inference.cuda_graph import CudaGraphed
+from tcdepth.inference import Predictor
 from tcdepth.losses import tcdepth_loss
 from tcdepth.models import ModelConfig, build_model, save_weights
 from tcdepth.models.summary import count_operator_calls, kernel_operators, peak_tensor_bytes, storage_bytes
@@ -300,43 +300,40 @@ def profile_step(step, name: str, device: torch.device, out_dir: Path) -> None:
     (out_dir / f"profile_{name}.txt").write_text(table)
 
 
-def inference_modes(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, device) -> dict:
+def inference_modes(model, cfg: ModelConfig, frames: torch.Tensor, K: torch.Tensor, dtype, args, device) -> dict:
     """Functions producing one output frame each: naive triplet forward, streaming with only the encoder features
-    cached (what streaming did before frame contexts), streaming, streaming replayed as CUDA graphs (CUDA only) and
-    offline batched streaming (``args.offline_batch`` centres per call; its time is divided
-    by that number). Returns ``{mode: (fn, frames per call)}``."""
+    cached (the baseline of the frame-context cache), the network calls of ``Predictor`` streaming (one new frame's
+    context, the centre decoded from three cached contexts), the same replayed as CUDA graphs (CUDA only) and
+    ``Predictor`` offline batches (``args.offline_batch`` centres per call; its time is divided by that number).
+    Returns ``{mode: (fn, frames per call)}``."""
     autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+    precision = "bf16" if dtype == torch.bfloat16 else "fp32"
+    predictor = Predictor(model, cfg, height=args.height, width=args.width, device=device, precision=precision)
     size = (args.height, args.width)
-
-    def frame_context(images, K_):
-        # everything that depends on one frame alone (TCDepth.frame_context), as the Predictor computes per frame
-        with torch.no_grad(), autocast():
-            return model.frame_context(model.encode(images), K_, size)
-
-    def decode(*context):
-        with torch.no_grad(), autocast():
-            return model.decode_from_context(context, decode_views=(0,))["disp"][0]
 
     def naive():
         with torch.no_grad(), autocast():
             return model(frames, K)
 
-    cache = [c.unflatten(0, (1, 3)) for c in frame_context(frames.flatten(0, 1), K.expand(3, 3, 3))]
-    with torch.no_grad(), autocast():
-        feature_cache = [f.unflatten(0, (1, 3)) for f in model.encode(frames.flatten(0, 1))]
+    with torch.no_grad():
+        cache = [c.unflatten(0, (1, 3)) for c in predictor.encode_frames(frames.flatten(0, 1), K.expand(3, 3, 3))]
+        with autocast():
+            feature_cache = [f.unflatten(0, (1, 3)) for f in model.encode(frames.flatten(0, 1))]
 
     def streaming_encoder_cache():
-        # Streaming before frame contexts: only the encoder features cached, the rest recomputed for every triplet.
+        # Only the encoder features cached, everything else recomputed for every triplet.
         with torch.no_grad(), autocast():
             new = model.encode(frames[:, 2])
             features = [torch.cat([c[:, :2], n.unsqueeze(1)], dim=1) for c, n in zip(feature_cache, new, strict=True)]
             return model.decode_from_features(features, K, size, decode_views=(0,))["disp"][0]
 
-    def streaming_with(context_fn, decode_fn):
+    def streaming_with(streamer: Predictor):
         # One new frame per output: its context, the two cached frames' contexts, the centre decoded.
         def run():
-            new = context_fn(frames[:, 2], K)
-            return decode_fn(*[torch.cat([c[:, :2], n.unsqueeze(1)], dim=1) for c, n in zip(cache, new, strict=True)])
+            with torch.no_grad():
+                new = streamer.encode_frames(frames[:, 2], K)
+                return streamer.decode_centres(*[torch.cat([c[:, :2], n.unsqueeze(1)], dim=1)
+                                                 for c, n in zip(cache, new, strict=True)])
         return run
 
     clip = torch.rand(args.offline_batch + 2, 3, args.height, args.width, device=device)
@@ -345,13 +342,16 @@ def inference_modes(model, frames: torch.Tensor, K: torch.Tensor, dtype, args, d
 
     def offline():
         # A clip's frame contexts in one batch, then every centre decoded in one batch from the gathered contexts.
-        context = frame_context(clip, K.expand(clip.shape[0], 3, 3))
-        return decode(*[c[triplets] for c in context])
+        with torch.no_grad():
+            context = predictor.encode_frames(clip, K.expand(clip.shape[0], 3, 3))
+            return predictor.decode_centres(*[c[triplets] for c in context])
 
     modes = {"naive_triplet": (naive, 1), "streaming_encoder_cache": (streaming_encoder_cache, 1),
-             "streaming": (streaming_with(frame_context, decode), 1)}
+             "streaming": (streaming_with(predictor), 1)}
     if device.type == "cuda":
-        modes["streaming_cuda_graph"] = (streaming_with(CudaGraphed(frame_context), CudaGraphed(decode)), 1)
+        graphed = Predictor(model, cfg, height=args.height, width=args.width, device=device, precision=precision,
+                            cuda_graphs=True)
+        modes["streaming_cuda_graph"] = (streaming_with(graphed), 1)
     modes[f"offline_batch{args.offline_batch}"] = (offline, args.offline_batch)
     return modes
 
@@ -373,10 +373,11 @@ def bench_inference(args, device: torch.device) -> list[dict]:
     results = []
     for dtype in (None, torch.bfloat16):
         release_memory(device)
-        model = build_model(ModelConfig(encoder="drn_c_26", attention_impl="dense")).to(device).eval()
+        cfg = ModelConfig(encoder="drn_c_26", attention_impl="dense")
+        model = build_model(cfg).to(device).eval()
         if dtype is not None:
             model = model.to(memory_format=torch.channels_last)
-        for mode, (fn, per_call) in inference_modes(model, frames, K, dtype, args, device).items():
+        for mode, (fn, per_call) in inference_modes(model, cfg, frames, K, dtype, args, device).items():
             seconds = time_steps(fn, device, args.warmup, args.iters) / per_call
             result = {
                 "bench": "inference", "mode": mode, "device": describe_device(str(device)),

@@ -51,6 +51,18 @@ def test_every_output_is_written_and_consistent(run_dir, clip_mp4, tmp_path):
     assert not [p for p in files_under(out) if ".tmp" in p.name]
 
 
+def test_offline_batches_write_the_streamed_depth(run_dir, clip_mp4, tmp_path):
+    outputs = {}
+    for batch in ("1", "3"):
+        out = tmp_path / f"batch{batch}"
+        assert main(["predict", str(run_dir), str(clip_mp4), "--out", str(out), "--npz", "--batch-size", batch,
+                     "--no-progress"]) == 0
+        outputs[batch] = [np.load(f)["depth"] for f in sorted((out / "depth_npz").glob("*.npz"))]
+    assert len(outputs["3"]) == NUM_FRAMES
+    for streamed, batched in zip(outputs["1"], outputs["3"], strict=True):
+        np.testing.assert_allclose(batched, streamed, rtol=1e-4)
+
+
 def test_camera_height_and_frame_selection(run_dir, tmp_path, capsys):
     folder = tmp_path / "frames"
     folder.mkdir()

@@ -1,4 +1,5 @@
-"""Predictor: streaming equals the naive per-triplet forward, end modes, latency, poses, checkpoint errors."""
+"""Predictor: streaming and offline batches equal the naive per-triplet forward; end modes, latency, poses,
+checkpoint errors."""
 
 from __future__ import annotations
 
@@ -81,6 +82,36 @@ def test_duplicate_mode_warns_and_uses_the_centre_frame(run_dir, caplog):
         np.testing.assert_allclose(result.depth, reference, rtol=1e-4)
 
 
+def naive_poses(pose_net, frames) -> list[np.ndarray]:
+    """Camera-to-first-frame poses chained from the pose network on each consecutive pair."""
+    images = [network_input(f)[None] for f in frames]
+    poses = [np.eye(4)]
+    with torch.no_grad():
+        for t in range(1, len(frames)):
+            current_to_next = pose_vec_to_mat(*pose_net(images[t - 1], images[t]))[0].double().numpy()
+            poses.append(poses[-1] @ np.linalg.inv(current_to_next))
+    return poses
+
+
+@pytest.mark.parametrize("batch_size", [2, 4, 8])
+def test_offline_batches_equal_naive_triplets_and_poses(tiny, batch_size):
+    """Batches that split the clip at every place, and one batch holding it whole."""
+    frames = clip_frames(5)
+    results = tiny.predict(frames, batch_size=batch_size)
+    assert [r.index for r in results] == [0, 1, 2, 3, 4]
+    expected = naive_depths(tiny.depth_net, tiny.model_cfg, frames, [(1, 1), (0, 2), (1, 3), (2, 4), (3, 3)])
+    for result, depth, pose in zip(results, expected, naive_poses(tiny.pose_net, frames), strict=True):
+        np.testing.assert_allclose(result.depth, depth, rtol=1e-4)
+        np.testing.assert_allclose(result.camera_to_world, pose, atol=1e-5)
+
+
+def test_offline_batches_drop_the_ends_and_refuse_an_empty_batch(run_dir):
+    predictor = Predictor.from_checkpoint(run_dir, intrinsics=CAMERA, end_mode="drop")
+    assert [r.index for r in predictor.predict(clip_frames(5), batch_size=3)] == [1, 2, 3]
+    with pytest.raises(ValueError, match="batch_size"):
+        predictor.predict(clip_frames(2), batch_size=0)
+
+
 def test_push_has_one_frame_of_latency_and_drop_mode_skips_the_ends(run_dir):
     predictor = Predictor.from_checkpoint(run_dir, intrinsics=CAMERA, end_mode="drop")
     frames = clip_frames(4)
@@ -102,14 +133,9 @@ def test_one_frame_clip_cannot_be_mirrored(run_dir):
 def test_poses_chain_the_relative_motion(tiny):
     frames = clip_frames(4)
     results = tiny.predict(frames)
-    images = [network_input(f)[None] for f in frames]
-    expected = np.eye(4)
-    np.testing.assert_allclose(results[0].camera_to_world, expected, atol=1e-6)
-    with torch.no_grad():
-        for t in range(1, 4):
-            current_to_next = pose_vec_to_mat(*tiny.pose_net(images[t - 1], images[t]))[0].double().numpy()
-            expected = expected @ np.linalg.inv(current_to_next)
-            np.testing.assert_allclose(results[t].camera_to_world, expected, atol=1e-5)
+    np.testing.assert_allclose(results[0].camera_to_world, np.eye(4), atol=1e-6)
+    for result, expected in zip(results, naive_poses(tiny.pose_net, frames), strict=True):
+        np.testing.assert_allclose(result.camera_to_world, expected, atol=1e-5)
 
 
 def test_rescaled_multiplies_depth_and_translation(tiny):
@@ -131,6 +157,14 @@ def test_monodepth2_answers_each_push_at_once(monodepth2_checkpoint):
                                         predictor.model_cfg)
     np.testing.assert_allclose(result.depth, reference, rtol=1e-4)
     assert predictor.flush() is None
+    frames = clip_frames(3)
+    with torch.no_grad():
+        references = [depth_at_frame_size(predictor.depth_net(network_input(f)[None])["disp"][0], predictor.model_cfg)
+                      for f in frames]
+    batched = predictor.predict(frames, batch_size=2)
+    assert [r.index for r in batched] == [0, 1, 2]
+    for result, reference in zip(batched, references, strict=True):
+        np.testing.assert_allclose(result.depth, reference, rtol=1e-4)
 
 
 def test_bf16_on_cpu_is_close_to_fp32(run_dir):

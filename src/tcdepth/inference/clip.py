@@ -18,9 +18,9 @@ DEFAULT_SCALE_FRAMES = 10
 
 
 def predict_clip(predictor: Predictor, frames: Iterable, writer: ClipWriter, camera_height: float | None = None,
-                 scale_frames: int = DEFAULT_SCALE_FRAMES) -> int:
-    """Predict every frame of ``frames`` (PIL images or uint8 ``[H,W,3]`` arrays) and write it; returns the number
-    of frames written.
+                 scale_frames: int = DEFAULT_SCALE_FRAMES, batch_size: int = 1) -> int:
+    """Predict every frame of ``frames`` (PIL images or uint8 ``[H,W,3]`` arrays), ``batch_size`` frames per
+    network call (:meth:`Predictor.stream`), and write it; returns the number of frames written.
 
     With ``camera_height`` (metres), the predictor's scale becomes the median over the first ``scale_frames``
     predictions of the factor that puts the fitted ground plane that far below the camera; those predictions are
@@ -42,9 +42,7 @@ def predict_clip(predictor: Predictor, frames: Iterable, writer: ClipWriter, cam
         pending.clear()
         scale_known = True
 
-    def emit(prediction: FramePrediction | None) -> None:
-        if prediction is None:
-            return
+    def emit(prediction: FramePrediction) -> None:
         if scale_known:
             writer.write(prediction)
             return
@@ -52,10 +50,8 @@ def predict_clip(predictor: Predictor, frames: Iterable, writer: ClipWriter, cam
         if len(pending) >= scale_frames:
             release()
 
-    predictor.reset()
-    for frame in frames:
-        emit(predictor.push(frame))
-    emit(predictor.flush())
+    for prediction in predictor.stream(frames, batch_size):
+        emit(prediction)
     if pending:
         release()
     return writer.num_frames

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +107,11 @@ class Predictor:
         scale: factor from network units to the output unit (e.g. metres).
         cuda_graphs: replay the per-frame network calls as CUDA graphs (CUDA only; removes the launch cost that
             dominates at batch 1; the first frame of each size captures them).
+
+    The network calls behind :meth:`push_batch` (eager, or replayed as CUDA graphs), callable under
+    ``torch.no_grad`` on network-size tensors: ``encode_frames(images [N,3,H,W], K [N,3,3])`` -> the frames'
+    contexts, ``decode_centres(*contexts [N,3,...])`` (views centre, previous, next) -> centre disparities
+    ``[N,1,H,W]``, and ``single_frame_disparity(images [N,3,H,W])`` -> Monodepth2 disparities ``[N,1,H,W]``.
     """
 
     def __init__(self, depth_net: TCDepth | Monodepth2, model_cfg: ModelConfig, pose_net: PoseNet | None = None,
@@ -137,7 +142,7 @@ class Predictor:
             if self.device.type != "cuda":
                 raise ValueError(f"cuda_graphs needs a CUDA device, got {self.device}")
             network_calls = tuple(CudaGraphed(fn) for fn in network_calls)
-        self._encode, self._decode_centre, self._single_disp = network_calls
+        self.encode_frames, self.decode_centres, self.single_frame_disparity = network_calls
         self.reset()
 
     @classmethod
@@ -166,40 +171,65 @@ class Predictor:
         self._warned_duplicate = False
 
     # --------------------------------------------------------------------------------------------- public API
-    def predict(self, frames: Iterable) -> list[FramePrediction]:
-        """Depth of every frame of a clip (PIL images or uint8 ``[H,W,3]`` arrays), in order."""
-        self.reset()
-        results = [p for frame in frames if (p := self.push(frame)) is not None]
-        last = self.flush()
-        return results + ([last] if last is not None else [])
+    def predict(self, frames: Iterable, batch_size: int = 1) -> list[FramePrediction]:
+        """Depth of every frame of a clip (PIL images or uint8 ``[H,W,3]`` arrays), in order (:meth:`stream`)."""
+        return list(self.stream(frames, batch_size))
 
-    @torch.no_grad()
+    def stream(self, frames: Iterable, batch_size: int = 1) -> Iterator[FramePrediction]:
+        """The predictions of a clip's frames as they complete, the last one after the clip ends.
+
+        ``batch_size`` frames go through the networks per call (:meth:`push_batch`): 1 streams the clip with one
+        frame of latency; larger batches run it offline with the same results, faster where the device has
+        parallel work to spare.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.reset()
+        batch: list = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == batch_size:
+                yield from self.push_batch(batch)
+                batch = []
+        yield from self.push_batch(batch)
+        last = self.flush()
+        if last is not None:
+            yield last
+
     def push(self, frame) -> FramePrediction | None:
         """Add the next frame; return the prediction of the previous one (TC-Depth) or of this one (Monodepth2).
 
         Returns None while no frame is complete (the first push, or an end frame under ``end_mode="drop"``).
         """
-        entry = self._prepare(frame)
-        self._window[entry.index] = entry
+        results = self.push_batch([frame])
+        return results[0] if results else None
+
+    @torch.no_grad()
+    def push_batch(self, frames: list) -> list[FramePrediction]:
+        """Add the next frames (one network call for all of them) and return every prediction they complete, in
+        order: each frame but the last for TC-Depth (the last waits for its successor), all of them for
+        Monodepth2."""
+        if not frames:
+            return []
+        entries = [self._prepare(frame) for frame in frames]
+        images = torch.cat([entry.network_input for entry in entries])
+        if not self.single_frame:
+            context = self.encode_frames(images, self._K_net.expand(len(entries), 3, 3))
+            for i, entry in enumerate(entries):
+                entry.context = [part[i:i + 1] for part in context]
+        if self.pose_net is not None:
+            self._chain_poses(entries)
+        self._window.update((entry.index, entry) for entry in entries)
         if self.single_frame:
-            previous = self._window.pop(entry.index - 1, None)
-            if previous is not None and self.pose_net is not None:
-                self._chain_pose(previous, entry)
-            disp = self._single_disp(entry.network_input)
-            self._emitted += 1
-            return self._result(entry, disp)
-        if entry.index == 0:
-            return None
-        return self._emit_next(next_frame=entry)
+            return self._emit(entries, self.single_frame_disparity(images))
+        return self._emit_centres(range(self._emitted, self._pushed - 1))
 
     @torch.no_grad()
     def flush(self) -> FramePrediction | None:
         """End the stream: the prediction of the last frame (None when there is none left), then :meth:`reset`."""
-        result = None
-        if not self.single_frame and self._emitted in self._window:
-            result = self._emit_next(next_frame=None)
+        results = [] if self.single_frame else self._emit_centres(range(self._emitted, self._pushed))
         self.reset()
-        return result
+        return results[0] if results else None
 
     # ------------------------------------------------------------------------------------------------ internals
     def _autocast(self):
@@ -217,9 +247,7 @@ class Predictor:
                              f"{self._frame_size[1]}x{self._frame_size[0]}")
         resized = Image.fromarray(image).resize((self.width, self.height), Image.Resampling.LANCZOS)
         tensor = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
-        tensor = tensor.to(self.device)
-        context = None if self.single_frame else self._encode(tensor, self._K_net[None])
-        entry = _Frame(self._pushed, image, tensor, context)
+        entry = _Frame(self._pushed, image, tensor.to(self.device), None)
         self._pushed += 1
         return entry
 
@@ -232,38 +260,58 @@ class Predictor:
         self._K_frame = self.intrinsics.K_for(*size)
         self._K_net = self.intrinsics.K_for(self.height, self.width).to(self.device)
 
-    def _emit_next(self, next_frame: _Frame | None) -> FramePrediction | None:
-        centre = self._window[self._emitted]
-        previous = self._window.get(self._emitted - 1)
-        if next_frame is not None and self.pose_net is not None:
-            self._chain_pose(centre, next_frame)
-        self._emitted += 1
-        self._window.pop(centre.index - 1, None)
-        neighbours = self._fill_ends(centre, previous, next_frame)
-        if neighbours is None:
-            return None
-        context = [torch.stack(part, dim=1) for part in
-                   zip(centre.context, neighbours[0].context, neighbours[1].context, strict=True)]
-        return self._result(centre, self._decode_centre(*context))
+    def _emit_centres(self, centres: range) -> list[FramePrediction]:
+        """Decode the frames ``centres`` (their triplets in one network call) and forget the frames no later
+        triplet needs. A centre's missing neighbour (a clip end) follows ``end_mode``."""
+        triplets = []
+        for index in centres:
+            neighbours = self._fill_ends(self._window[index], self._window.get(index - 1), self._window.get(index + 1))
+            if neighbours is not None:
+                triplets.append((self._window[index], *neighbours))
+        disp = None
+        if triplets:
+            # context part by part: the views of each triplet stacked [1,3,...], the triplets concatenated [N,3,...]
+            stacked = [[torch.stack(views, dim=1) for views in zip(*(frame.context for frame in triplet), strict=True)]
+                       for triplet in triplets]
+            disp = self.decode_centres(*[torch.cat(part) for part in zip(*stacked, strict=True)])
+        emitted = self._emit([centre for centre, _, _ in triplets], disp)
+        self._emitted = centres.stop
+        self._forget_before(self._emitted - 1)
+        return emitted
+
+    def _emit(self, entries: list[_Frame], disp: torch.Tensor | None) -> list[FramePrediction]:
+        """Predictions of ``entries`` from their disparities ``[N,1,H,W]``."""
+        results = [self._result(entry, disp[i:i + 1]) for i, entry in enumerate(entries)]
+        if self.single_frame:
+            self._emitted = self._pushed
+            self._forget_before(self._pushed - 1)
+        return results
+
+    def _forget_before(self, index: int) -> None:
+        """Drop the frames and poses before ``index`` (the oldest one a later triplet or pose still uses)."""
+        for old in [i for i in self._window if i < index]:
+            del self._window[old]
+        for old in [i for i in self._camera_to_world if i < index]:
+            del self._camera_to_world[old]
 
     # The per-frame network calls: plain functions of tensors, so that they can be replayed as CUDA graphs.
-    def _encode_eager(self, image: torch.Tensor, K: torch.Tensor) -> list[torch.Tensor]:
-        """``[1,3,H,W]``, ``K [1,3,3]`` -> the frame's context (``TCDepth.frame_context``: encoder features, coarse
-        depth, attention kernel, first spatial block), computed once per frame."""
+    def _encode_eager(self, images: torch.Tensor, K: torch.Tensor) -> list[torch.Tensor]:
+        """``[N,3,H,W]``, ``K [N,3,3]`` -> the frames' contexts (``TCDepth.frame_context``: encoder features,
+        coarse depth, attention kernel, first spatial block), computed once per frame."""
         with self._autocast():
-            features = self.depth_net.encode(image)
+            features = self.depth_net.encode(images)
             return self.depth_net.frame_context(features, K, (self.height, self.width))
 
     def _decode_eager(self, *context: torch.Tensor) -> torch.Tensor:
-        """The triplet's contexts stacked ``[1,3,...]`` -> centre disparity ``[1,1,H,W]``."""
+        """Triplets' contexts stacked ``[N,3,...]`` -> centre disparities ``[N,1,H,W]``."""
         with self._autocast():
             out = self.depth_net.decode_from_context(context, decode_views=(0,))
         return out["disp"][0][:, 0]
 
-    def _single_disp_eager(self, image: torch.Tensor) -> torch.Tensor:
-        """``[1,3,H,W]`` -> Monodepth2 disparity ``[1,1,H,W]``."""
+    def _single_disp_eager(self, images: torch.Tensor) -> torch.Tensor:
+        """``[N,3,H,W]`` -> Monodepth2 disparities ``[N,1,H,W]``."""
         with self._autocast():
-            return self.depth_net(image)["disp"][0]
+            return self.depth_net(images)["disp"][0]
 
     def _fill_ends(self, centre: _Frame, previous: _Frame | None,
                    next_frame: _Frame | None) -> tuple[_Frame, _Frame] | None:
@@ -282,13 +330,18 @@ class Predictor:
                              "single-frame (monodepth2) checkpoint")
         return previous or next_frame, next_frame or previous
 
-    def _chain_pose(self, current: _Frame, next_frame: _Frame) -> None:
+    def _chain_poses(self, entries: list[_Frame]) -> None:
+        """Camera poses of ``entries`` from the motion between consecutive frames (one pose-network call)."""
+        previous = self._window.get(entries[0].index - 1)
+        frames = ([previous] if previous is not None else []) + entries
+        if len(frames) < 2:
+            return
         with self._autocast():
-            axisangle, translation = self.pose_net(current.network_input, next_frame.network_input)
-        current_to_next = pose_vec_to_mat(axisangle.float(), translation.float())[0].cpu()
-        self._camera_to_world[next_frame.index] = self._camera_to_world[current.index] @ torch.linalg.inv(
-            current_to_next)
-        self._camera_to_world.pop(current.index - 1, None)
+            axisangle, translation = self.pose_net(torch.cat([f.network_input for f in frames[:-1]]),
+                                                   torch.cat([f.network_input for f in frames[1:]]))
+        next_to_current = torch.linalg.inv(pose_vec_to_mat(axisangle.float(), translation.float()).cpu())
+        for current, following, motion in zip(frames[:-1], frames[1:], next_to_current, strict=True):
+            self._camera_to_world[following.index] = self._camera_to_world[current.index] @ motion
 
     def _result(self, entry: _Frame, disp: torch.Tensor) -> FramePrediction:
         """``disp [1,1,H,W]`` sigmoid disparity at the network size -> prediction at the frame size."""
