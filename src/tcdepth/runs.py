@@ -240,11 +240,11 @@ def import_official_run(source: str | Path, path: str | Path, format: str = "aut
     sections at their defaults), the depth network and, when the folder has pose files, the pose network. Nothing is
     written unless the whole folder imports; ``path`` must not exist or be empty.
     """
-    official = import_official(source, format)
     path = Path(path)
-    experiment = ExperimentConfig(name=path.name, data=DataConfig(height=official.height, width=official.width),
-                                  model=official.model)
     with atomic_directory(path) as tmp:
+        official = import_official(source, format)
+        experiment = ExperimentConfig(name=path.name, data=DataConfig(height=official.height, width=official.width),
+                                      model=official.model)
         staged = Run(tmp)
         staged.save_experiment(experiment)
         staged.save_networks(official.depth_net, official.pose_net, official.model)
