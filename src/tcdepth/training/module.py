@@ -33,8 +33,6 @@ class DepthModule(L.LightningModule):
         self.cfg = cfg
         self.depth_net = build_model(cfg.model)
         self.pose_net = build_pose_net(cfg.model)
-        if cfg.train.init_from:
-            self._initialise_from(cfg.train.init_from)
         self.teacher, self.teacher_config = self._build_teacher()
         self.frame_ids = list(cfg.data.frame_ids)
         self.nonfinite_steps = 0
@@ -43,9 +41,9 @@ class DepthModule(L.LightningModule):
             self.to(memory_format=torch.channels_last)
 
     # ----------------------------------------------------------------------------------------------- set-up
-    def _initialise_from(self, path: str) -> None:
-        """Copy the weights of the run at ``path`` (``train.init_from``): its depth network, and its pose network
-        when it has one (else the pose network keeps its initialisation)."""
+    def initialise_from(self, path: str) -> None:
+        """Copy the weights of the run at ``path`` (``train.init_from``, fine-tuning): its depth network, and its pose
+        network when it has one (else the pose network keeps its initialisation)."""
         source = load_trained_model(path)
         load_state_exactly(self.depth_net, source.depth_net.state_dict(),
                            f"train.init_from {path}: its depth network does not fit the model section")
