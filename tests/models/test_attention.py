@@ -152,3 +152,56 @@ def test_st_module_per_frame_then_across_frames_is_the_same_for_both_kernels_and
             torch.testing.assert_close(module.across_frames(first, state)[0], outputs[impl])
     assert len(state) == 1  # chunked: the points only; dense also hands on its weights
     torch.testing.assert_close(outputs["dense"], outputs["chunked"], rtol=1e-5, atol=1e-5)
+
+
+def test_st_module_uses_each_blocks_sigma_and_reports_the_last_blocks_kernel():
+    """Per-block sigmas (an imported checkpoint's sigma_3d): each spatial block aggregates with its own kernel, in
+    both kernel implementations; the logged map is the last block's raw kernel exp(-d / (2 sigma))."""
+    torch.manual_seed(0)
+    sigmas = (0.2, 0.9)
+    module = SpatialTemporalModule(8, num_blocks=2, use_temporal=False, sigma=sigmas).eval()
+    x = torch.randn(1, 3, 8, 4, 5)
+    points = torch.randn(3, 20, 3) * 0.5 + torch.tensor([0.0, 0.0, 4.0])
+    expected = x.flatten(0, 1)
+    for block, sigma in zip(module.spatial, sigmas, strict=True):
+        values = block.value(expected).flatten(2)
+        context = naive_spatial_aggregation(points, values, sigma).reshape(expected.shape)
+        fused = block.fuse(torch.cat([block.project_context(context), block.project_input(expected)], dim=1))
+        expected = block.gamma * fused + expected
+    for impl in ("dense", "chunked"):
+        module.impl = impl
+        with torch.no_grad():
+            fused, attention = module(x, points, return_attention=True)
+        torch.testing.assert_close(fused, expected.unflatten(0, (1, 3)), rtol=1e-5, atol=1e-5)
+    distance = torch.cdist(points[:1].double(), points[:1].double())
+    torch.testing.assert_close(attention["spatial"].double(), torch.exp(-distance / (2 * sigmas[1])), rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="one sigma or 2"):
+        SpatialTemporalModule(8, num_blocks=2, sigma=(0.2,))
+
+
+def test_temporal_norm_per_view_uses_each_views_batch_statistics_in_training():
+    """The reference projects one view per call, so in training its BatchNorm normalises each view's batch alone;
+    in eval mode both variants are the same affine map."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 16, 3, 5) * torch.tensor([1.0, 3.0, 0.3]).view(1, 3, 1, 1, 1)  # views differ in scale
+    per_view = TemporalAttention(16, reduction=4, norm_per_view=True).train()
+    joint = TemporalAttention(16, reduction=4).train()
+    joint.load_state_dict(per_view.state_dict())
+    conv, norm = per_view.query_key
+
+    def naive_projection(view):
+        y = conv(x[:, view])
+        mean, var = y.mean(dim=(0, 2, 3), keepdim=True), y.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        y = (y - mean) / torch.sqrt(var + norm.eps) * norm.weight.view(1, -1, 1, 1) + norm.bias.view(1, -1, 1, 1)
+        return y.flatten(2).transpose(1, 2)  # [B,N,C']
+
+    q = naive_projection(0)
+    expected = torch.stack([torch.softmax(q @ naive_projection(v).transpose(1, 2) / math.sqrt(q.shape[-1]), dim=-1)
+                            for v in (1, 2)], dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(per_view.centre_maps(x), expected, rtol=1e-4, atol=1e-6)
+        assert (joint.centre_maps(x) - expected).abs().max() > 1e-3
+        per_view.eval(), joint.eval()
+        joint.load_state_dict(per_view.state_dict())  # the training passes updated their running statistics
+        torch.testing.assert_close(per_view(x), joint(x))

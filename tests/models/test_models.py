@@ -1,9 +1,11 @@
 """Composed networks: output shapes, streaming decode, gradient flow, input checks."""
 
+import dataclasses
+
 import pytest
 import torch
 
-from tcdepth.geometry import make_intrinsics
+from tcdepth.geometry import KITTI_NORMALIZED_K, make_intrinsics, normalized_to_pixel
 from tcdepth.models import ModelConfig, build_model, build_pose_net
 
 
@@ -103,3 +105,26 @@ def test_bad_inputs_raise_clear_errors(tiny):
     pose = build_pose_net(ModelConfig())
     with pytest.raises(ValueError, match="PoseNet"):
         pose(torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 64))
+
+
+def test_attention_camera_kitti_ignores_the_input_intrinsics():
+    """``attention_camera: kitti`` (the reference) back-projects the coarse depth with KITTI's normalised K at the
+    input size whatever K is given; ``input`` uses the given K, so it agrees with ``kitti`` exactly when given that
+    K. Compared on the attention's points (the kernel state of ``frame_context``)."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(encoder="drn_tiny", tiny_width=0.125, num_blocks=1)
+    own = build_model(cfg).eval()
+    kitti = build_model(dataclasses.replace(cfg, attention_camera="kitti")).eval()
+    kitti.load_state_dict(own.state_dict())
+    images = torch.rand(2, 3, 64, 128)
+    other_K = torch.tensor([[40.0, 0.0, 70.0], [0.0, 45.0, 20.0], [0.0, 0.0, 1.0]]).expand(2, 3, 3)
+    kitti_K = normalized_to_pixel(KITTI_NORMALIZED_K, 64, 128).expand(2, 3, 3)
+
+    def points(net, K):
+        with torch.no_grad():
+            return net.frame_context(net.encode(images), K, (64, 128))[5]
+
+    reference = points(kitti, kitti_K)
+    torch.testing.assert_close(points(kitti, other_K), reference)
+    torch.testing.assert_close(points(own, kitti_K), reference)
+    assert (points(own, other_K) - reference).abs().max() > 0.1 * reference.abs().max()

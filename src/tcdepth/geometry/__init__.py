@@ -17,6 +17,7 @@ from tcdepth.geometry.camera import (
 )
 from tcdepth.geometry.image_size import NETWORK_MULTIPLE, check_network_size
 from tcdepth.geometry.intrinsics import (
+    KITTI_NORMALIZED_K,
     flip_intrinsics,
     intrinsics_at_scale,
     invert_intrinsics,
@@ -28,6 +29,7 @@ from tcdepth.geometry.intrinsics import (
 )
 
 __all__ = [
+    "KITTI_NORMALIZED_K",
     "NETWORK_MULTIPLE",
     "axis_angle_to_rotation",
     "backproject",

@@ -183,6 +183,8 @@ def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool 
     ckpt = latest_checkpoint(run)
     if ckpt is not None and trainer.is_global_zero:
         print(f"resuming from {ckpt}")
+    if ckpt is None and cfg.train.init_from:
+        module.initialise_from(cfg.train.init_from)
     trainer.fit(module, datamodule=data, ckpt_path=ckpt)
     if trainer.interrupted:
         return run
