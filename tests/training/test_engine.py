@@ -55,7 +55,7 @@ def test_resume_after_interrupt_equals_uninterrupted_run(synthetic_root, fresh_d
     straight = run_script(synthetic_root, fresh_dir, "straight", "plain")
     assert straight.returncode == 0, straight.stderr[-3000:]
     stopped = run_script(synthetic_root, fresh_dir, "resumed", "interrupt-at-3")
-    assert stopped.returncode != 0 and "interrupted: saved" in stopped.stdout
+    assert stopped.returncode == 130 and "interrupted by SIGINT: saved" in stopped.stdout, stopped.stderr[-3000:]
     assert (fresh_dir / "resumed" / "checkpoints" / "interrupted.ckpt").is_file()
     assert not (fresh_dir / "resumed" / "depth.safetensors").exists()
     resumed = run_script(synthetic_root, fresh_dir, "resumed", "plain")
