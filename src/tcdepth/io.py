@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import pickle
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -58,6 +59,43 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_output_dir(path: str | Path, what: str) -> Path:
+    """Raise ``ValueError`` naming ``what`` unless ``path`` is, or can be created as, a writable folder."""
+    path = Path(path)
+    for existing in (path, *path.parents):
+        if not existing.exists():
+            continue
+        if not existing.is_dir():
+            where = "" if existing == path else f" ({existing} is a file)"
+            raise ValueError(f"{what} {path}: expected a folder, found a file{where}")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"{what} {path}: {existing} is not writable")
+        break
+    return path
+
+
+def check_output_file(path: str | Path, what: str) -> Path:
+    """Raise ``ValueError`` naming ``what`` unless a file can be written at ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path}: expected a file name, found a folder")
+    check_output_dir(path.parent, what)
+    return path
+
+
+@contextlib.contextmanager
+def removed_on_error(folder: str | Path) -> Iterator[Path]:
+    """Run the block; when it fails, delete ``folder`` if it did not exist before (no half-made outputs)."""
+    folder = Path(folder)
+    existed = folder.exists()
+    try:
+        yield folder
+    except BaseException:
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def remove_temporary_files(folder: str | Path) -> list[Path]:

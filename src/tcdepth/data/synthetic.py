@@ -120,7 +120,8 @@ class SyntheticFrames:
         frame ``ref + k`` of each pixel, and whether it is seen there ``[H,W]``."""
         path = self.layout.correspondences(ref.sequence, ref.frame)
         if not path.is_file():
-            raise FileNotFoundError(f"synthetic correspondences {path} do not exist")
+            raise FileNotFoundError(f"synthetic correspondences {path} do not exist (the TCM needs a dataset rendered "
+                                    "with --flow-range of at least half the window)")
         coords, visible = {}, {}
         wanted = {key for k in offsets for key in (f"coords_{k:+d}", f"visible_{k:+d}")}
         corr = load_numeric_npz(path, wanted)

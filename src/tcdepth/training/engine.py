@@ -32,7 +32,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from tcdepth.experiment import ExperimentConfig
-from tcdepth.io import atomic_path, atomic_write_text, remove_temporary_files
+from tcdepth.io import atomic_path, atomic_write_text, check_output_dir, remove_temporary_files
 from tcdepth.runs import Run, describe_device
 from tcdepth.training.data_module import DepthDataModule
 from tcdepth.training.module import DepthModule
@@ -396,8 +396,7 @@ def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool 
     """
     quiet_lightning()
     run = Run.of(cfg)
-    if run.path.exists() and not run.path.is_dir():
-        raise ValueError(f"train.out_dir/name: {run.path} exists and is not a directory")
+    check_output_dir(run.path, "train.out_dir/name:")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     module = DepthModule(cfg)
     data = DepthDataModule(cfg)
