@@ -72,6 +72,18 @@ def test_resume_after_interrupt_equals_uninterrupted_run(synthetic_root, fresh_d
     assert max_difference(c.state_dict(), d.state_dict()) < 1e-6
 
 
+def test_sigterm_saves_a_checkpoint_at_the_step_boundary_and_exits_143(synthetic_root, fresh_dir):
+    stopped = run_script(synthetic_root, fresh_dir, "term", "terminate-at-2", "train.epochs=1")
+    assert stopped.returncode == 143 and "interrupted by SIGTERM: saved" in stopped.stdout, stopped.stderr[-3000:]
+    run_dir = fresh_dir / "term"
+    state = torch.load(run_dir / "checkpoints" / "interrupted.ckpt", weights_only=True, map_location="cpu")
+    assert state["global_step"] == 2 and state["callbacks"]["MetricsRows"]["rows"] >= 2
+    assert not (run_dir / "depth.safetensors").exists()
+    steps = [int(r["step"]) for r in csv.DictReader((run_dir / "logs" / "metrics.csv").open()) if r.get("train/loss")]
+    assert steps == [0, 1]  # both steps done before the signal are logged, and no other
+    assert not [p for p in run_dir.rglob(".*.tmp*")]
+
+
 def test_ddp_on_two_cpu_processes_keeps_ranks_identical(synthetic_root, fresh_dir):
     result = run_script(synthetic_root, fresh_dir, "ddp", "ddp", "train.epochs=1")
     assert result.returncode == 0, result.stderr[-3000:]

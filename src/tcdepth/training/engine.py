@@ -218,10 +218,13 @@ class ResumableCSVLogger(CSVLogger):
             self._experiment = _AppendingExperimentWriter(log_dir=self.log_dir)
         return self._experiment
 
-    def rows_written(self) -> int:
-        """Write the pending rows and return how many rows the file holds."""
-        self.experiment.save()
-        return len(self.experiment.rows)
+    def rows_written(self) -> int | None:
+        """Write the pending rows and return how many rows the file holds (None on ranks other than 0)."""
+        experiment = self.experiment
+        if not isinstance(experiment, _AppendingExperimentWriter):
+            return None
+        experiment.save()
+        return len(experiment.rows)
 
 
 class MetricsRows(Callback):
@@ -295,7 +298,10 @@ def load_checkpoint(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is a damaged checkpoint, reported by name
-        raise ValueError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from err
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        # torch explains a refused pickle over several lines; the one naming the global is the reason.
+        reason = next((line for line in lines if "Unsupported global" in line), lines[0]).split(". Please use")[0]
+        raise ValueError(f"checkpoint {path} cannot be read ({type(err).__name__}: {reason})") from err
     missing = {"global_step", "state_dict", "loops", "callbacks"} - set(state if isinstance(state, dict) else {})
     if missing:
         raise ValueError(f"checkpoint {path} is not a training checkpoint (missing {sorted(missing)})")
@@ -333,6 +339,8 @@ def quiet_lightning() -> None:
             logger.addFilter(_Noise())
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # The frozen teacher runs in eval mode on purpose (DepthModule.train).
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
     # DepthDataModule saves the position inside the epoch and its sampler resumes there, which Lightning cannot see.
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
 
