@@ -40,6 +40,8 @@ class TrainConfig:
     ``channels_last`` stores the networks' weights and activations channels-last (faster convolutions under
     ``bf16-mixed`` on GPUs; measured in benchmarks/README.md).
 
+    ``keep_checkpoints``: how many of the newest per-epoch checkpoints stay on disk (besides ``last.ckpt``).
+
     ``pose_warmup_steps``: for the first N optimiser steps only the pose network learns; the depth network runs
     without gradients, so its initial, nearly constant disparity is the depth the poses are fitted against, and it
     does not adapt to the random motion of a fresh pose network (docs/results.md, tiny synthetic configurations).
@@ -75,14 +77,17 @@ class TrainConfig:
     val_every_epochs: int = 1
     max_nonfinite_steps: int = 20
     deterministic: bool = False
+    keep_checkpoints: int = 2
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     init_from: str | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "log_every_steps", "image_every_steps", "val_every_epochs",
-                     "max_nonfinite_steps", "num_nodes"):
+                     "max_nonfinite_steps", "num_nodes", "keep_checkpoints"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_steps != -1 and self.max_steps <= 0:
+            raise ValueError(f"max_steps must be positive or -1 (no limit), got {self.max_steps}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if sorted(self.milestones) != list(self.milestones):

@@ -95,6 +95,16 @@ class Run:
         """``checkpoints/<name>`` (e.g. :attr:`LAST_CHECKPOINT`)."""
         return self.checkpoint_dir / name
 
+    def epoch_checkpoints(self) -> list[Path]:
+        """The per-epoch checkpoints (:attr:`EPOCH_CHECKPOINT`), oldest epoch first."""
+        prefix = self.EPOCH_CHECKPOINT.split("{epoch}")[0]
+        found = []
+        for path in self.checkpoint_dir.glob(f"{prefix}*.ckpt"):
+            number = path.stem[len(prefix):]
+            if number.isdigit():
+                found.append((int(number), path))
+        return [path for _, path in sorted(found)]
+
     @property
     def log_dir(self) -> Path:
         return self.path / self.LOGS

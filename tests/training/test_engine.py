@@ -55,7 +55,7 @@ def test_resume_after_interrupt_equals_uninterrupted_run(synthetic_root, fresh_d
     straight = run_script(synthetic_root, fresh_dir, "straight", "plain")
     assert straight.returncode == 0, straight.stderr[-3000:]
     stopped = run_script(synthetic_root, fresh_dir, "resumed", "interrupt-at-3")
-    assert stopped.returncode != 0 and "interrupted: saved" in stopped.stdout
+    assert stopped.returncode == 130 and "interrupted by SIGINT: saved" in stopped.stdout, stopped.stderr[-3000:]
     assert (fresh_dir / "resumed" / "checkpoints" / "interrupted.ckpt").is_file()
     assert not (fresh_dir / "resumed" / "depth.safetensors").exists()
     resumed = run_script(synthetic_root, fresh_dir, "resumed", "plain")
@@ -70,6 +70,18 @@ def test_resume_after_interrupt_equals_uninterrupted_run(synthetic_root, fresh_d
     c, _ = load_weights(fresh_dir / "straight" / "pose.safetensors")
     d, _ = load_weights(fresh_dir / "resumed" / "pose.safetensors")
     assert max_difference(c.state_dict(), d.state_dict()) < 1e-6
+
+
+def test_sigterm_saves_a_checkpoint_at_the_step_boundary_and_exits_143(synthetic_root, fresh_dir):
+    stopped = run_script(synthetic_root, fresh_dir, "term", "terminate-at-2", "train.epochs=1")
+    assert stopped.returncode == 143 and "interrupted by SIGTERM: saved" in stopped.stdout, stopped.stderr[-3000:]
+    run_dir = fresh_dir / "term"
+    state = torch.load(run_dir / "checkpoints" / "interrupted.ckpt", weights_only=True, map_location="cpu")
+    assert state["global_step"] == 2 and state["callbacks"]["MetricsRows"]["rows"] >= 2
+    assert not (run_dir / "depth.safetensors").exists()
+    steps = [int(r["step"]) for r in csv.DictReader((run_dir / "logs" / "metrics.csv").open()) if r.get("train/loss")]
+    assert steps == [0, 1]  # both steps done before the signal are logged, and no other
+    assert not [p for p in run_dir.rglob(".*.tmp*")]
 
 
 def test_ddp_on_two_cpu_processes_keeps_ranks_identical(synthetic_root, fresh_dir):

@@ -78,15 +78,19 @@ def print_report(report, label: str = "") -> None:
 
 def run(args) -> int:
     from tcdepth.evaluation.runner import evaluate
+    from tcdepth.io import check_output_dir, removed_on_error
     from tcdepth.runs import load_trained_model
 
     if (args.model is None) == (args.pred_npz is None):
         raise ValueError("give either a model (run directory or weights file) or --pred-npz, not both")
+    if args.out:
+        check_output_dir(args.out, "--out")
     options = evaluate_options(args, refine=args.ttr)
     model = load_trained_model(args.model, args.height, args.width, args.device) if args.model else None
     report = evaluate(options, model, args.pred_npz, args.device)
     print_report(report)
     if args.out:
-        report.write(args.out)
+        with removed_on_error(args.out):
+            report.write(args.out)
         print(f"wrote {args.out}/metrics.json, per_image.csv, table.txt")
     return 0

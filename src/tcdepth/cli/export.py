@@ -17,12 +17,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
 
     from tcdepth.inference.onnx_export import export_onnx
+    from tcdepth.io import check_output_file
     from tcdepth.runs import load_trained_model
 
-    out = Path(args.onnx[1])
+    out = check_output_file(args.onnx[1], "OUT_ONNX")
     model = load_trained_model(args.onnx[0], args.height, args.width)
     height, width = model.height, model.width
     names = export_onnx(model.depth_net, model.model_config, out, height, width)

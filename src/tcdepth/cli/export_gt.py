@@ -29,7 +29,9 @@ def _show_progress(done: int, total: int) -> None:
 
 def run(args) -> int:
     from tcdepth.evaluation.gt_export import export_gt_depths
+    from tcdepth.io import check_output_file
 
+    check_output_file(args.out, "--out")
     missing = export_gt_depths(args.data_path, args.split, args.split_file, args.out,
                                skip_missing=args.skip_missing, progress=_show_progress)
     for item in missing:

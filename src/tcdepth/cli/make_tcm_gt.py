@@ -43,8 +43,9 @@ def run(args) -> int:
     from tcdepth.data.kitti import read_odometry_poses
     from tcdepth.data.splits import read_kitti_split
     from tcdepth.evaluation.tcm_gt import kitti_tcm_snippet, save_snippet
+    from tcdepth.io import check_output_dir
 
-    poses_dir, out = Path(args.poses_dir), Path(args.out)
+    poses_dir, out = Path(args.poses_dir), check_output_dir(args.out, "--out")
     if not poses_dir.is_dir():
         raise FileNotFoundError(f"poses folder {poses_dir} does not exist")
     entries = read_kitti_split(args.split_file)

@@ -6,6 +6,8 @@ import sys
 
 from tcdepth.inference.clip import DEFAULT_SCALE_FRAMES
 
+DEFAULT_MAX_PIXELS = 4_000_000  # a 2.3k x 1.7k frame: ~60 MB per binary PLY, ~0.5 GB of float maps in memory
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -21,7 +23,9 @@ def register(subparsers) -> None:
     parser.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees when no "
                                                                "intrinsics file is given (default 60)")
     outputs = parser.add_argument_group("outputs")
-    outputs.add_argument("--png16", action="store_true", help="16-bit PNG depth, metres x 256 (KITTI convention)")
+    outputs.add_argument("--png16", action="store_true",
+                         help="16-bit PNG depth: metres x 256 (KITTI) with --scale or --camera-height, else relative "
+                              "depth scaled per frame to the 16-bit range; factors in depth_png16/scale.json")
     outputs.add_argument("--npz", action="store_true", help="float32 depth, K, scale and pose per frame")
     outputs.add_argument("--color", action="store_true", help="magma colour-mapped inverse depth PNGs")
     outputs.add_argument("--video", action="store_true", help="mp4 with each frame beside its depth")
@@ -50,6 +54,8 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="frames per network call: 1 streams with one "
                         "frame of latency; more runs the clip offline in batches (same depth, more throughput on "
                         "a GPU)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="larger frames are downscaled to this many pixels (outputs at that size)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -63,8 +69,15 @@ def run(args) -> int:
     from tcdepth.inference import Predictor
     from tcdepth.inference.clip import predict_clip
     from tcdepth.inference.predictor import DEFAULT_HORIZONTAL_FOV_DEG
-    from tcdepth.inference.sources import iter_source_frames, select_frames, source_fps
+    from tcdepth.inference.sources import (
+        count_source_frames,
+        iter_source_frames,
+        limit_pixels,
+        select_frames,
+        source_fps,
+    )
     from tcdepth.inference.writers import ClipWriter, OutputSelection
+    from tcdepth.io import check_output_dir, removed_on_error
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.scale is not None and args.scale <= 0:
@@ -73,6 +86,9 @@ def run(args) -> int:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.scale_frames < 1:
         raise ValueError(f"--scale-frames must be >= 1, got {args.scale_frames}")
+    if args.max_pixels < 1:
+        raise ValueError(f"--max-pixels must be positive, got {args.max_pixels}")
+    check_output_dir(args.out, "--out")
     selection = OutputSelection(png16=args.png16, npz=args.npz, color=args.color, video=args.video, ply=args.ply,
                                 fused_ply=args.fused_ply, ply_binary=not args.ply_ascii, ply_step=args.ply_step,
                                 fused_step=args.fused_step, fps=source_fps(args.input) / args.stride)
@@ -84,16 +100,26 @@ def run(args) -> int:
                                           scale=args.scale or 1.0, cuda_graphs=args.cuda_graphs,
                                           intrinsics=intrinsics, fov=args.fov or DEFAULT_HORIZONTAL_FOV_DEG)
     if selection.fused_ply and predictor.pose_net is None:
-        raise ValueError(f"--fused-ply needs camera poses: {args.checkpoint} is not a run directory holding a "
-                         "pose network")
+        raise ValueError(f"--fused-ply needs camera poses: {args.checkpoint} is not a run directory holding a pose "
+                         "network")
     metric = args.scale is not None or args.camera_height is not None
     if not metric:
         print("note: the model predicts depth up to scale; outputs are relative depth (network units). Give "
               "--scale or --camera-height for metres.", file=sys.stderr)
-    frames = select_frames(iter_source_frames(args.input), args.stride, args.max_frames)
-    progress = tqdm((frame for _, frame in frames), total=args.max_frames, unit="frame", disable=args.no_progress,
-                    file=sys.stderr)
-    with ClipWriter(args.out, selection, metric) as writer:
+    total = count_source_frames(args.input)
+    if total is not None:
+        total = -(-total // args.stride)
+        total = min(total, args.max_frames) if args.max_frames else total
+    elif args.max_frames:
+        total = args.max_frames
+
+    def notice(message: str) -> None:
+        print(f"note: {message}", file=sys.stderr)
+
+    selected = select_frames(iter_source_frames(args.input), args.stride, args.max_frames)
+    frames = limit_pixels((frame for _, frame in selected), args.max_pixels, notice)
+    progress = tqdm(frames, total=total, unit="frame", disable=args.no_progress, file=sys.stderr, desc="predict")
+    with removed_on_error(args.out), ClipWriter(args.out, selection, metric) as writer:
         written = predict_clip(predictor, progress, writer, args.camera_height, args.scale_frames, args.batch_size)
         if written == 0:
             raise ValueError(f"{args.input}: no frame was predicted")

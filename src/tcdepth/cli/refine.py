@@ -31,11 +31,13 @@ def compare(before, after) -> dict:
 def run(args) -> int:
     from tcdepth.cli.evaluate import evaluate_options, print_report
     from tcdepth.evaluation.runner import evaluate
-    from tcdepth.io import atomic_write_text
+    from tcdepth.io import atomic_write_text, check_output_dir, removed_on_error
     from tcdepth.runs import load_trained_model
 
     if args.model is None:
         raise ValueError("refine needs a run directory (with depth.safetensors and pose.safetensors)")
+    if args.out:
+        check_output_dir(args.out, "--out")
     model = load_trained_model(args.model, args.height, args.width, args.device)
     before = evaluate(evaluate_options(args, refine=False), model, device=args.device)
     after = evaluate(evaluate_options(args, refine=True), model, device=args.device)
@@ -46,8 +48,9 @@ def run(args) -> int:
         print(f" {name}: {values['before']:.4f} -> {values['after']:.4f} ({values['change']:+.4f})")
     if args.out:
         out = Path(args.out)
-        before.write(out / "plain")
-        after.write(out / "refined")
-        atomic_write_text(out / "refine_comparison.json", json.dumps(changes, indent=2) + "\n")
+        with removed_on_error(out):
+            before.write(out / "plain")
+            after.write(out / "refined")
+            atomic_write_text(out / "refine_comparison.json", json.dumps(changes, indent=2) + "\n")
         print(f"wrote {out}/plain, {out}/refined, {out}/refine_comparison.json")
     return 0

@@ -15,9 +15,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tcdepth.io import atomic_write_text
+    from tcdepth.io import atomic_write_text, check_output_file
     from tcdepth.reporting import find_evaluations, load_result, results_markdown
 
+    if args.out:
+        check_output_file(args.out, "--out")
     table = results_markdown([load_result(path) for path in find_evaluations(args.dirs)])
     print(table, end="")
     if args.out:

@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=192)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--flow-range", type=int, default=3, help="K: correspondences to frames t-K..t+K")
+    parser.add_argument("--flow-range", type=int, default=3,
+                        help="K: correspondences to frames t-K..t+K (read by the TCM evaluation only; 0: none)")
     parser.add_argument("--workers", type=int, default=1, help="native layout: sequences rendered in parallel")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads per process (rendering bands, correspondences, file writes); default: all "
@@ -29,11 +30,17 @@ def run(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from tcdepth.io import check_output_dir, check_output_file, removed_on_error
     from tcdepth.synth import SynthConfig, render_sequence, sequence_seed, write_dataset
     from tcdepth.visualize import colorize_depth, contact_sheet, save_png
 
     cfg = SynthConfig(width=args.width, height=args.height, frames=args.frames, flow_range=args.flow_range)
-    with tqdm(total=args.sequences * args.frames, unit="frame", desc="synth") as bar:
+    if args.sequences < 1:
+        raise ValueError(f"--sequences must be >= 1, got {args.sequences}")
+    check_output_dir(args.out_dir, "out_dir")
+    if args.contact_sheet:
+        check_output_file(args.contact_sheet, "--contact-sheet")
+    with removed_on_error(args.out_dir), tqdm(total=args.sequences * args.frames, unit="frame", desc="synth") as bar:
         write_dataset(cfg, args.out_dir, args.sequences, args.seed, args.layout, args.stereo, bar.update,
                       workers=args.workers, threads=args.threads)
     if args.contact_sheet:

@@ -11,15 +11,23 @@ def register(subparsers) -> None:
     parser.add_argument("config", help="experiment YAML (see configs/)")
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
     parser.add_argument("--fresh", action="store_true", help="delete the run's checkpoints and logs and start over")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar: a line (step, loss, samples/s, ETA) every train.log_every_steps steps")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import sys
+
     from tcdepth.experiment import load_experiment
-    from tcdepth.training.engine import train
+    from tcdepth.training.engine import TrainingInterrupted, train
 
     cfg = load_experiment(args.config, args.overrides)
-    run = train(cfg, fresh=args.fresh, enable_progress_bar=not args.no_progress)
+    try:
+        run = train(cfg, fresh=args.fresh, enable_progress_bar=not args.no_progress,
+                    progress_every=cfg.train.log_every_steps)
+    except TrainingInterrupted as stop:
+        print(f"tcdepth train: {stop}", file=sys.stderr)
+        return stop.exit_code
     print(f"run directory: {run.path}")
     return 0

@@ -35,11 +35,26 @@ def check_scales(scales: Sequence[int]) -> None:
         raise ValueError(f"scales must be increasing pyramid levels starting at 0 (at most 5), got {list(scales)}")
 
 
+def as_rgb(image: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of any PIL image: grey levels are repeated on the three channels, and 16-bit or 32-bit
+    grey (``I;16``, ``I``) and float (``F``) images are scaled to 8 bits instead of clipped (which turns a 16-bit
+    frame white)."""
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F" and values.size and np.nanmax(values) <= 1.0:
+            values = values * 255.0
+        else:
+            values = values / 257.0  # 65535 -> 255
+        grey = np.clip(np.nan_to_num(values), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    return image.convert("RGB")
+
+
 def read_rgb(path: Path) -> Image.Image:
-    """An RGB PIL image; an unreadable or missing file raises an error naming it."""
+    """An RGB PIL image (:func:`as_rgb`); an unreadable or missing file raises an error naming it."""
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return as_rgb(image)
     except FileNotFoundError:
         raise FileNotFoundError(f"image {path} does not exist") from None
     except (UnidentifiedImageError, OSError) as err:

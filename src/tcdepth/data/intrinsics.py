@@ -14,6 +14,7 @@ Format (YAML), pixel units of the original frames, and the size they refer to::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +24,9 @@ import yaml
 from tcdepth.geometry import make_intrinsics, resize_intrinsics
 
 _FIELDS = ("fx", "fy", "cx", "cy", "width", "height")
+ASPECT_TOLERANCE = 0.01  # relative difference of width/height under which frames of another size are rescaled to
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,21 @@ class Intrinsics:
             raise ValueError(f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
+        if not (0 <= self.cx <= self.width and 0 <= self.cy <= self.height):
+            raise ValueError(f"principal point ({self.cx:g}, {self.cy:g}) lies outside the {self.width}x{self.height} "
+                             "image it is given for")
+
+    def check_frames(self, height: int, width: int, source: str = "intrinsics") -> None:
+        """Accept frames of ``height x width``: the size the intrinsics are for, or (with a warning that the matrix
+        is rescaled) a size of the same aspect ratio; refuse any other size, naming ``source``."""
+        if (height, width) == (self.height, self.width):
+            return
+        aspect, frames = self.width / self.height, width / height
+        if abs(frames / aspect - 1) > ASPECT_TOLERANCE:
+            raise ValueError(f"{source}: given for {self.width}x{self.height} images (aspect {aspect:.3f}), the frames "
+                             f"are {width}x{height} (aspect {frames:.3f}); give the intrinsics of these frames")
+        log.warning("%s: given for %dx%d images, the frames are %dx%d: rescaled to them (fx, cx x %.4g; fy, cy x %.4g)",
+                    source, self.width, self.height, width, height, width / self.width, height / self.height)
 
     def K(self) -> torch.Tensor:
         """``[3,3]`` pixel intrinsics at the original size."""

@@ -14,6 +14,7 @@ from tcdepth.data.base import FolderIndex, read_rgb
 from tcdepth.data.frames import FrameRef, FrameSourceDataset
 from tcdepth.data.intrinsics import Intrinsics, load_intrinsics
 from tcdepth.data.splits import read_sequence_split
+from tcdepth.io import load_numeric_npy, load_numeric_npz
 
 
 class SyntheticLayout:
@@ -91,8 +92,8 @@ class SyntheticFrames:
         path = self.layout.depth(ref.sequence, ref.frame)
         if not path.is_file():
             raise FileNotFoundError(f"ground-truth depth {path} does not exist")
-        depth = np.load(path)
-        if depth.ndim != 2:
+        depth = load_numeric_npy(path)
+        if depth.ndim != 2 or depth.dtype == object:
             raise ValueError(f"ground-truth depth {path}: expected an [H,W] array, got shape {depth.shape}")
         depth = depth.astype(np.float32)
         return np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
@@ -101,7 +102,10 @@ class SyntheticFrames:
         """Camera-to-world poses ``[N,4,4]`` (float64) of the sequence's frames; ``[0,4,4]`` without a pose file."""
         if sequence not in self._poses:
             path = self.layout.poses(sequence)
-            self._poses[sequence] = np.load(path).astype(np.float64) if path.is_file() else np.empty((0, 4, 4))
+            poses = load_numeric_npy(path) if path.is_file() else np.empty((0, 4, 4))
+            if poses.ndim != 3 or poses.shape[1:] != (4, 4) or poses.dtype == object:
+                raise ValueError(f"camera poses {path}: expected an [N,4,4] array, got {poses.dtype} {poses.shape}")
+            self._poses[sequence] = poses.astype(np.float64)
         return self._poses[sequence]
 
     def gt_motion(self, ref: FrameRef, source: FrameRef) -> np.ndarray | None:
@@ -116,16 +120,18 @@ class SyntheticFrames:
         frame ``ref + k`` of each pixel, and whether it is seen there ``[H,W]``."""
         path = self.layout.correspondences(ref.sequence, ref.frame)
         if not path.is_file():
-            raise FileNotFoundError(f"synthetic correspondences {path} do not exist")
+            raise FileNotFoundError(f"synthetic correspondences {path} do not exist (the TCM needs a dataset rendered "
+                                    "with --flow-range of at least half the window)")
         coords, visible = {}, {}
-        with np.load(path) as corr:
-            for k in offsets:
-                for key in (f"coords_{k:+d}", f"visible_{k:+d}"):
-                    if key not in corr.files:
-                        raise ValueError(f"{path}: no key {key!r} (has {corr.files}); render the sequence with "
-                                         f"correspondences for at least +-{max(abs(o) for o in offsets)} frames")
-                coords[k] = corr[f"coords_{k:+d}"].astype(np.float64)
-                visible[k] = corr[f"visible_{k:+d}"].astype(bool)
+        wanted = {key for k in offsets for key in (f"coords_{k:+d}", f"visible_{k:+d}")}
+        corr = load_numeric_npz(path, wanted)
+        for k in offsets:
+            for key in (f"coords_{k:+d}", f"visible_{k:+d}"):
+                if key not in corr:
+                    raise ValueError(f"{path}: no key {key!r}; render the sequence with correspondences for at "
+                                     f"least +-{max(abs(o) for o in offsets)} frames")
+            coords[k] = corr[f"coords_{k:+d}"].astype(np.float64)
+            visible[k] = corr[f"visible_{k:+d}"].astype(bool)
         return coords, visible
 
 

@@ -113,11 +113,7 @@ class VideoFrames:
         size = (frame.height, frame.width)
         if self.frame_size is None:
             self.frame_size = size
-            aspect_frames, aspect_camera = size[1] / size[0], self.camera.width / self.camera.height
-            if abs(aspect_frames / aspect_camera - 1) > 0.01:
-                log.warning("video %s: frames are %dx%d but the intrinsics refer to %dx%d (another aspect "
-                            "ratio); K is rescaled per axis, which is only right if the frames were resized, "
-                            "not cropped", self.path, size[1], size[0], self.camera.width, self.camera.height)
+            self.camera.check_frames(*size, source=f"intrinsics of video {self.path}")
         elif size != self.frame_size:
             raise ValueError(f"{self.path}: frame {number} is {size[1]}x{size[0]}, earlier frames are "
                              f"{self.frame_size[1]}x{self.frame_size[0]}")

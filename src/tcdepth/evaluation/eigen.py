@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tcdepth.io import atomic_write_text
+from tcdepth.io import atomic_write_text, load_numeric_npz
 from tcdepth.metrics import DEPTH_METRICS, EigenOptions, ImageResult, evaluate_image
 
 
@@ -84,10 +84,10 @@ def load_gt_depths(path: str | Path) -> list[np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ground-truth file {path} does not exist (create it with `tcdepth export-gt`)")
-    with np.load(path, allow_pickle=True) as archive:
-        if "data" not in archive.files:
-            raise ValueError(f"ground-truth file {path} has no key 'data' (keys: {archive.files})")
-        return list(archive["data"])
+    arrays = load_numeric_npz(path)
+    if "data" not in arrays:
+        raise ValueError(f"ground-truth file {path} has no key 'data' (keys: {sorted(arrays)})")
+    return list(arrays["data"])
 
 
 def evaluate_eigen(

@@ -22,7 +22,7 @@ from tcdepth.evaluation.flicker import flicker_error
 from tcdepth.evaluation.predict import DepthPredictor, MotionPredictor, TestPrediction, predict_frames
 from tcdepth.evaluation.refine import RefineConfig, Refiner, RefineReport
 from tcdepth.evaluation.tcm import WINDOW_FRAME_IDS, TCMResult, TCMSnippet, evaluate_tcm
-from tcdepth.io import atomic_write_text
+from tcdepth.io import atomic_write_text, load_numeric_npy, load_numeric_npz
 from tcdepth.metrics import DEPTH_METRICS, TRACK_METRICS, EigenOptions, resize_bilinear
 from tcdepth.runs import TrainedModel
 
@@ -135,13 +135,13 @@ def load_external_disparities(path: str | Path, count: int) -> list[np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"prediction file {path} does not exist")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=True) as archive:
-            keys = [k for k in ("data", "disp") if k in archive.files]
-            if not keys:
-                raise ValueError(f"prediction file {path}: expected a key 'data' or 'disp', has {archive.files}")
-            disps = list(archive[keys[0]])
+        arrays = load_numeric_npz(path)
+        keys = [k for k in ("data", "disp") if k in arrays]
+        if not keys:
+            raise ValueError(f"prediction file {path}: expected a key 'data' or 'disp', has {sorted(arrays)}")
+        disps = list(arrays[keys[0]])
     else:
-        disps = list(np.load(path, allow_pickle=True))
+        disps = list(load_numeric_npy(path))
     if len(disps) != count:
         raise ValueError(f"prediction file {path} holds {len(disps)} disparity maps for the {count} lines of the "
                          "split file: both must come from the same split")

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.interpolate import griddata
 
 from tcdepth.evaluation.tcm import WINDOW_FRAME_IDS, TCMSnippet, pixel_rays, source_ids
-from tcdepth.io import atomic_write_bytes
+from tcdepth.io import atomic_write_bytes, load_numeric_npz
 
 
 def synthetic_tcm_snippets(sequence_dir: str | Path, centre_frames, window: int = 3) -> list[TCMSnippet]:
@@ -72,21 +72,22 @@ def load_snippet(path: str | Path) -> TCMSnippet:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"TCM snippet {path} does not exist")
-    with np.load(path) as data:
-        def get(key):
-            if key not in data.files:
-                raise ValueError(f"TCM snippet {path}: missing key {key!r}")
-            return data[key]
+    data = load_numeric_npz(path)
 
-        frame_ids = [int(k) for k in get("frame_ids")]
-        sources = [k for k in frame_ids if k != 0]
-        return TCMSnippet(
-            name=str(get("name")), K=get("K"),
-            depth={k: get(f"depth_{k:+d}").astype(np.float64) for k in frame_ids},
-            T_target_to_source={k: get(f"T_{k:+d}") for k in sources},
-            coords={k: get(f"coords_{k:+d}").astype(np.float64) for k in sources},
-            visible={k: data[f"visible_{k:+d}"] for k in sources if f"visible_{k:+d}" in data.files},
-        )
+    def get(key):
+        if key not in data:
+            raise ValueError(f"TCM snippet {path}: missing key {key!r}")
+        return data[key]
+
+    frame_ids = [int(k) for k in get("frame_ids")]
+    sources = [k for k in frame_ids if k != 0]
+    return TCMSnippet(
+        name=str(get("name")), K=get("K"),
+        depth={k: get(f"depth_{k:+d}").astype(np.float64) for k in frame_ids},
+        T_target_to_source={k: get(f"T_{k:+d}") for k in sources},
+        coords={k: get(f"coords_{k:+d}").astype(np.float64) for k in sources},
+        visible={k: data[f"visible_{k:+d}"] for k in sources if f"visible_{k:+d}" in data},
+    )
 
 
 def densify(sparse: np.ndarray, method: str = "linear") -> np.ndarray:

@@ -257,6 +257,7 @@ class Predictor:
             log.warning("no intrinsics file given: assuming a centred pinhole camera with a %g degree horizontal "
                         "field of view; depth and point clouds are only as right as this guess", self.fov)
             self.intrinsics = Intrinsics.from_fov(size[1], size[0], self.fov)
+        self.intrinsics.check_frames(*size)
         self._K_frame = self.intrinsics.K_for(*size)
         self._K_net = self.intrinsics.K_for(self.height, self.width).to(self.device)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from tcdepth.data.base import read_rgb
-from tcdepth.data.video import iter_video_frames
+from tcdepth.data.video import FRAME_EXTENSIONS, iter_video_frames
 
 DEFAULT_FOLDER_FPS = 10.0
 
@@ -29,6 +29,44 @@ def iter_source_frames(source: str | Path) -> Iterator[Image.Image]:
             yield read_rgb(Path(path))
         return
     yield from iter_video_frames(Path(source))
+
+
+def count_source_frames(source: str | Path) -> int | None:
+    """How many frames the source holds: files of a folder or glob, the video stream's frame count (None when the
+    container does not say)."""
+    source = str(source)
+    if is_glob(source):
+        return len(glob.glob(source))
+    path = Path(source)
+    if path.is_dir():
+        return sum(1 for p in path.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
+    if not path.is_file():
+        return None
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frames = container.streams.video[0].frames if container.streams.video else 0
+    except av.error.FFmpegError:
+        return None
+    return frames or None
+
+
+def limit_pixels(frames: Iterator[Image.Image], max_pixels: int, notice=None) -> Iterator[Image.Image]:
+    """Frames larger than ``max_pixels`` downscaled (aspect kept, Lanczos) to at most that many pixels;
+    ``notice(message)`` is called once when they are."""
+    told = False
+    for frame in frames:
+        pixels = frame.width * frame.height
+        if pixels > max_pixels:
+            factor = (max_pixels / pixels) ** 0.5
+            size = (max(1, int(frame.width * factor)), max(1, int(frame.height * factor)))
+            if not told and notice is not None:
+                notice(f"frames are {frame.width}x{frame.height} ({pixels / 1e6:.1f} MP), more than --max-pixels "
+                       f"{max_pixels}: predicting and writing them at {size[0]}x{size[1]}")
+                told = True
+            frame = frame.resize(size, Image.Resampling.LANCZOS)
+        yield frame
 
 
 def select_frames(frames: Iterator[Image.Image], stride: int = 1,

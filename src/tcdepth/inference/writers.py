@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,25 +17,35 @@ from PIL import Image
 
 from tcdepth.geometry import backproject, invert_intrinsics
 from tcdepth.inference.predictor import FramePrediction
-from tcdepth.io import atomic_path, atomic_write_bytes
+from tcdepth.io import atomic_path, atomic_write_bytes, atomic_write_text
 from tcdepth.visualize import colorize_depth, save_png
 
-PNG16_FACTOR = 256.0  # KITTI convention: uint16 value = metres x 256, 0 = no depth
-PNG16_MAX_DEPTH = 65535 / PNG16_FACTOR
+PNG16_FACTOR = 256.0  # KITTI convention for metric depth: uint16 value = metres x 256, 0 = no depth
+PNG16_MAX = 65535
+PNG16_SCALE_FILE = "scale.json"  # beside the PNGs: the factor of every frame (depth = value / factor)
 
 
-def depth_to_png16(depth: np.ndarray) -> np.ndarray:
-    """uint16 ``[H,W]`` of ``round(depth * 256)``; non-finite or non-positive depth -> 0, beyond 256 m clipped."""
+def depth_to_png16(depth: np.ndarray, factor: float = PNG16_FACTOR) -> np.ndarray:
+    """uint16 ``[H,W]`` of ``round(depth * factor)``; non-finite or non-positive depth -> 0, values past 65535
+    clipped (256 m with the KITTI factor)."""
     depth = np.asarray(depth, dtype=np.float64)
     valid = np.isfinite(depth) & (depth > 0)
-    values = np.where(valid, np.round(np.clip(depth, 0.0, PNG16_MAX_DEPTH) * PNG16_FACTOR), 0.0)
+    values = np.where(valid, np.round(np.clip(depth * factor, 0.0, PNG16_MAX)), 0.0)
     return values.astype(np.uint16)
 
 
-def write_depth_png16(path: str | Path, depth: np.ndarray) -> None:
-    """Depth ``[H,W]`` as a 16-bit PNG in the KITTI convention (read back: ``png / 256``)."""
+def relative_png16_factor(depth: np.ndarray) -> float:
+    """The factor that maps the largest finite depth of a frame to 65535, so that relative depth (network units,
+    a fraction of a unit) keeps its precision instead of a few dozen levels of ``x 256``."""
+    depth = np.asarray(depth, dtype=np.float64)
+    valid = depth[np.isfinite(depth) & (depth > 0)]
+    return PNG16_MAX / float(valid.max()) if valid.size else PNG16_FACTOR
+
+
+def write_depth_png16(path: str | Path, depth: np.ndarray, factor: float = PNG16_FACTOR) -> None:
+    """Depth ``[H,W]`` as a 16-bit PNG of ``depth * factor`` (read back: ``png / factor``; KITTI: 256)."""
     buffer = io.BytesIO()
-    Image.fromarray(depth_to_png16(depth)).save(buffer, format="PNG")
+    Image.fromarray(depth_to_png16(depth, factor)).save(buffer, format="PNG")
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -183,6 +194,7 @@ class ClipWriter:
         self._video = DepthVideoWriter(self.out_dir / self.VIDEO, selection.fps) if selection.video else None
         self._fused_points: list[np.ndarray] = []
         self._fused_colors: list[np.ndarray] = []
+        self._png16_factors: dict[str, float] = {}
 
     def __enter__(self) -> ClipWriter:
         return self
@@ -201,7 +213,10 @@ class ClipWriter:
     def write(self, prediction: FramePrediction) -> None:
         s = self.selection
         if s.png16:
-            write_depth_png16(self._path("png16", prediction.index), prediction.depth)
+            factor = PNG16_FACTOR if self.metric else relative_png16_factor(prediction.depth)
+            path = self._path("png16", prediction.index)
+            write_depth_png16(path, prediction.depth, factor)
+            self._png16_factors[path.stem] = factor
         if s.npz:
             write_depth_npz(self._path("npz", prediction.index), prediction, self.metric)
         if s.color:
@@ -221,6 +236,12 @@ class ClipWriter:
         self.num_frames += 1
 
     def close(self) -> None:
+        if self._png16_factors:
+            path = self.out_dir / self.FRAME_FOLDERS["png16"][0] / PNG16_SCALE_FILE
+            self.created.append(path)
+            unit = "metres" if self.metric else "network units (relative depth, up to scale)"
+            atomic_write_text(path, json.dumps({"depth": f"png / factor, in {unit}; 0 = no depth",
+                                                "factor": self._png16_factors}, indent=1) + "\n")
         if self._video is not None:
             self._video.close()
             self.created.append(self._video.path)

@@ -12,7 +12,8 @@ class SynthConfig:
     """What ``tcdepth synth`` renders; every sequence is a pure function of these settings and its seed.
 
     The camera is KITTI-like: ``horizontal_fov_deg`` 81.5 gives ``fx = 0.58 W`` (KITTI's normalised focal length).
-    ``flow_range`` is K: correspondences are written to frames ``t-K..t+K``.
+    ``flow_range`` is K: correspondences are written to frames ``t-K..t+K``; 0 writes none (a training set needs
+    none, only the TCM evaluation reads them).
     """
 
     width: int = 640
@@ -33,8 +34,8 @@ class SynthConfig:
             raise ValueError(f"SynthConfig: image size must be at least 8x8, got {self.width}x{self.height}")
         if self.frames < 3:
             raise ValueError(f"SynthConfig.frames: need at least 3 frames per sequence, got {self.frames}")
-        if self.flow_range < 1:
-            raise ValueError(f"SynthConfig.flow_range: expected K >= 1, got {self.flow_range}")
+        if self.flow_range < 0:
+            raise ValueError(f"SynthConfig.flow_range: expected K >= 0, got {self.flow_range}")
         if not 10.0 < self.horizontal_fov_deg < 170.0:
             raise ValueError(f"SynthConfig.horizontal_fov_deg: expected 10..170, got {self.horizontal_fov_deg}")
 

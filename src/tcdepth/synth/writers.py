@@ -76,8 +76,9 @@ def _save_native_frame(layout: SyntheticLayout, sequence: str, frame: Frame, arr
     save_png(layout.rgb(sequence, frame.index), frame.rgb)
     save_npy(layout.depth(sequence, frame.index), frame.depth)
     save_png(layout.moving(sequence, frame.index), frame.moving_mask.astype(np.uint8) * 255)
-    with atomic_path(layout.correspondences(sequence, frame.index)) as tmp:
-        np.savez(tmp, **arrays)
+    if arrays:  # none with flow_range 0
+        with atomic_path(layout.correspondences(sequence, frame.index)) as tmp:
+            np.savez(tmp, **arrays)
 
 
 def write_sequence(cfg: SynthConfig, seed: int, out_dir: str | Path, progress: Progress | None = None,

@@ -18,7 +18,7 @@ class DepthDataModule(L.LightningDataModule):
 
     The training order is a function of ``(train.seed, epoch)`` only, sharded over the ranks of a distributed run;
     the position inside the epoch is saved in every checkpoint so that a resumed run reads exactly the samples the
-    interrupted one had not yet read.
+    interrupted one had not yet read. A checkpoint written at the end of an epoch resumes at the start of the next.
     """
 
     def __init__(self, cfg: ExperimentConfig):
@@ -27,7 +27,7 @@ class DepthDataModule(L.LightningDataModule):
         self.train_set = None
         self.val_set = None
         self._sampler: ResumableShuffleSampler | None = None
-        self._resume: tuple[int, int] | None = None
+        self._resume: tuple[int, int] = (0, 0)  # (epoch to run next, samples of it already done)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and stage in (None, "fit"):
@@ -35,6 +35,12 @@ class DepthDataModule(L.LightningDataModule):
             self.train_set = build_dataset(replace(self.cfg.data, depth_gt=False), "train", augment=True)
         if self.val_set is None and stage in (None, "fit", "validate") and self.cfg.data.dataset != "video":
             self.val_set = build_dataset(self.cfg.data, "val", augment=False)
+
+    def check_size(self, world: int = 1) -> None:
+        """Raise unless every rank gets at least one batch of training samples."""
+        if len(self.train_set) // world < self.cfg.train.batch_size:
+            raise ValueError(f"data: the training set has {len(self.train_set)} samples, fewer than one batch of "
+                             f"{self.cfg.train.batch_size} per rank ({world} ranks)")
 
     def _loader_kwargs(self) -> dict:
         workers = self.cfg.data.num_workers
@@ -44,13 +50,14 @@ class DepthDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         rank = self.trainer.global_rank if self.trainer else 0
         world = self.trainer.world_size if self.trainer else 1
+        self.check_size(world)
         self._sampler = ResumableShuffleSampler(self.train_set, seed=self.cfg.train.seed, rank=rank,
                                                 num_replicas=world)
-        if self._resume is not None:
-            self._sampler.resume(*self._resume)
-        if len(self._sampler) < self.cfg.train.batch_size:
-            raise ValueError(f"data: the training set has {len(self.train_set)} samples, fewer than one batch of "
-                             f"{self.cfg.train.batch_size} per rank ({world} ranks)")
+        # Lightning builds the loader's iterator (and, with workers, draws the first indices) before it sets the
+        # epoch of a resumed run: the sampler must already hold the epoch it will run.
+        epoch, skip = self._resume
+        self._sampler.set_epoch(epoch)
+        self._sampler.resume(epoch, skip)
         # A private generator: creating the loader's iterator must not draw from the global random state, which
         # the checkpoint restores for the losses.
         generator = torch.Generator().manual_seed(self.cfg.train.seed)
@@ -69,10 +76,17 @@ class DepthDataModule(L.LightningDataModule):
             return {}
         # "processed" counts the batch whose optimiser step has run, also when saving inside on_train_batch_end.
         done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return {"epoch": self.trainer.current_epoch, "samples_done": done * self.cfg.train.batch_size}
+        finished = done >= self.trainer.num_training_batches
+        return {"epoch": self.trainer.current_epoch, "samples_done": done * self.cfg.train.batch_size,
+                "finished": finished}
 
     def load_state_dict(self, state: dict) -> None:
-        if state:
+        if not state:
+            return
+        if state.get("finished", False):
+            self._resume = (state["epoch"] + 1, 0)
+        else:
             self._resume = (state["epoch"], state["samples_done"])
-            if self._sampler is not None:
-                self._sampler.resume(*self._resume)
+        if self._sampler is not None:
+            self._sampler.set_epoch(self._resume[0])
+            self._sampler.resume(*self._resume)

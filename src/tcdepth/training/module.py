@@ -74,6 +74,22 @@ class DepthModule(L.LightningModule):
             self.teacher.eval()  # a frozen teacher always runs with its running statistics
         return self
 
+    # ----------------------------------------------------------------------------------------------- checkpoints
+    def _frozen_teacher_keys(self) -> list[str]:
+        if self.teacher is None or self.cfg.train.teacher.mode != "checkpoint":
+            return []
+        return [f"teacher.{key}" for key in self.teacher.state_dict()]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """A frozen teacher is rebuilt from ``train.teacher.path``: its weights stay out of the checkpoint."""
+        for key in self._frozen_teacher_keys():
+            checkpoint["state_dict"].pop(key, None)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        teacher = self.state_dict()
+        for key in self._frozen_teacher_keys():
+            checkpoint["state_dict"].setdefault(key, teacher[key])
+
     def configure_optimizers(self):
         params = [p for name, p in self.named_parameters() if p.requires_grad and not name.startswith("teacher.")]
         if self.teacher is not None and self.cfg.train.teacher.mode == "joint":
