@@ -11,7 +11,8 @@
         run_info.json          device, steps and wall time of the training
         evaluation/            the default output folder of `tcdepth evaluate` for this run
 
-:class:`Run` owns these names; :func:`load_trained_model` loads a run directory or a bare depth weights file;
+:class:`Run` owns these names; :func:`load_trained_model` loads a run directory or a bare depth weights file
+(:func:`load_depth_network` only its depth network);
 :func:`import_official_run` writes one from an official TC-Depth or Monodepth2 checkpoint folder.
 """
 
@@ -220,26 +221,35 @@ class TrainedModel:
         return self.experiment.model
 
 
+def load_depth_network(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ModelConfig]:
+    """The depth network of a run directory or of a bare depth weights file, with its settings; the pose network of
+    a run is not built (so a teacher loaded from a run draws no more random numbers than one loaded from its file)."""
+    path = Path(path)
+    if path.is_dir():
+        return Run(path).load_depth_net(device)
+    if path.is_file():
+        depth_net, model_cfg = load_weights(path, device)
+        if isinstance(depth_net, PoseNet):
+            raise ValueError(f"{path} holds a pose network; give the depth network ({Run.DEPTH_WEIGHTS}) or the "
+                             "run directory")
+        return depth_net, model_cfg
+    raise FileNotFoundError(f"{path} is neither a run directory nor a depth weights file")
+
+
 def load_trained_model(path: str | Path, height: int | None = None, width: int | None = None,
                        device: str = "cpu") -> TrainedModel:
     """Load a run directory (its depth and, when present, pose network and its training size) or a bare depth
     weights file (no pose network; size :data:`DEFAULT_NETWORK_SIZE` unless given)."""
     path = Path(path)
+    depth_net, model_cfg = load_depth_network(path, device)
     if path.is_dir():
         run = Run(path)
         experiment = run.experiment() if Run.is_run_dir(path) else None
-        depth_net, model_cfg = run.load_depth_net(device)
         pose_net = run.load_pose_net(device)
         size = run.network_size() if experiment is not None else DEFAULT_NETWORK_SIZE
         experiment = experiment or ExperimentConfig(model=model_cfg)
-    elif path.is_file():
-        depth_net, model_cfg = load_weights(path, device)
-        if isinstance(depth_net, PoseNet):
-            raise ValueError(f"{path} holds a pose network; give the depth network ({Run.DEPTH_WEIGHTS}) or the "
-                             "run directory")
-        pose_net, experiment, size = None, ExperimentConfig(model=model_cfg), DEFAULT_NETWORK_SIZE
     else:
-        raise FileNotFoundError(f"{path} is neither a run directory nor a depth weights file")
+        pose_net, experiment, size = None, ExperimentConfig(model=model_cfg), DEFAULT_NETWORK_SIZE
     return TrainedModel(depth_net, pose_net, experiment, height or size[0], width or size[1], str(path))
 
 

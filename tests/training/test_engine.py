@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from tcdepth.config import ConfigError
-from tcdepth.experiment import load_experiment
-from tcdepth.models import load_weights
+from tcdepth.experiment import ExperimentConfig, load_experiment
+from tcdepth.models import ModelConfig, build_model, build_pose_net, load_weights
+from tcdepth.runs import Run
 from tcdepth.training.engine import train
 from tcdepth.training.module import DepthModule, NonFiniteLossError
 
@@ -132,6 +133,24 @@ def test_joint_teacher_is_trained_and_frozen_teacher_is_not(synthetic_root, fres
     with pytest.raises(ValueError, match="expected Monodepth2 weights"):
         DepthModule(load_experiment(CONFIGS / "synthetic_tiny.yaml",
                                     base + ["train.teacher.mode=checkpoint", f"train.teacher.path={wrong_path}"]))
+
+
+def test_a_teacher_run_directory_trains_like_its_weights_file(synthetic_root, fresh_dir, tmp_path):
+    """Training is seeded before the module is built: a teacher given as its run directory must leave the random
+    state that the same teacher given as its depth.safetensors leaves (the run's pose network is not built), or the
+    two runs train differently."""
+    teacher_cfg = ModelConfig(architecture="monodepth2", encoder="resnet18")
+    run = Run(tmp_path / "teacher")
+    run.save_experiment(ExperimentConfig(name="teacher", model=teacher_cfg))
+    run.save_networks(build_model(teacher_cfg), build_pose_net(teacher_cfg), teacher_cfg)
+    base = tiny_overrides(synthetic_root, fresh_dir, "student") + ["loss.use_motion_loss=true",
+                                                                   "train.teacher.mode=checkpoint"]
+    states = []
+    for path in (run.path, run.depth_weights):
+        torch.manual_seed(0)
+        DepthModule(load_experiment(CONFIGS / "synthetic_tiny.yaml", base + [f"train.teacher.path={path}"]))
+        states.append(torch.get_rng_state())
+    assert torch.equal(*states)
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)

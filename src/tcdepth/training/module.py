@@ -14,7 +14,7 @@ from tcdepth.experiment import ExperimentConfig
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
 from tcdepth.losses import monodepth2_loss, tcdepth_loss
 from tcdepth.models import build_model, build_pose_net, load_state_exactly
-from tcdepth.runs import load_trained_model
+from tcdepth.runs import load_depth_network, load_trained_model
 
 
 class NonFiniteLossError(RuntimeError):
@@ -57,8 +57,7 @@ class DepthModule(L.LightningModule):
         if self.cfg.model.architecture != "tcdepth" or teacher_cfg.mode == "none":
             return None, None
         if teacher_cfg.mode == "checkpoint":
-            loaded = load_trained_model(teacher_cfg.path)
-            teacher, model_cfg = loaded.depth_net, loaded.model_config
+            teacher, model_cfg = load_depth_network(teacher_cfg.path)
             if model_cfg.architecture != "monodepth2":
                 raise ValueError(f"train.teacher.path {teacher_cfg.path}: expected Monodepth2 weights, got "
                                  f"architecture {model_cfg.architecture!r}")
