@@ -121,7 +121,8 @@ def test_training_from_imported_weights_with_the_imported_teacher(small_runs, sy
 
 def test_init_from_a_run_of_another_architecture_is_refused(small_runs, synthetic, tmp_path, capsys):
     assert main(["train", str(small_runs["tc"].config_path), f"train.out_dir={tmp_path}", f"data.path={synthetic}",
-                 "model.num_blocks=1", "model.sigma=0.25", f"train.init_from={small_runs['tc'].path}",
+                 "data.num_workers=0", "train.batch_size=1", "model.num_blocks=1", "model.sigma=0.25",
+                 f"train.init_from={small_runs['tc'].path}",
                  "train.teacher.mode=none", "loss.use_motion_loss=false", "--no-progress"]) == 1
     error = capsys.readouterr().err
     assert "its depth network does not fit the model section" in error and "st_module.spatial.1" in error
