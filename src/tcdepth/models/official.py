@@ -46,7 +46,7 @@ DRN_ALIASES = ((re.compile(r"^conv\.0\.(.*)$"), r"encoder.conv1.\1"),
                (re.compile(r"^degrid\.(\d)\.(.*)$"), lambda m: f"encoder.layer{int(m[1]) + 5}.{m[2]}"))
 TEMPORAL_ALIASES = ((re.compile(r"^(module\.\d+\.temp_attn)\.f_query\.(.*)$"), r"\1.f_key.\2"),)
 REFERENCE_BINS = "ref_disp"
-BINS = re.compile(r"^ref_disp$")  # fixed bins, checked by _check_bins
+BINS = re.compile(f"^{REFERENCE_BINS}$")  # fixed bins, checked by _check_bins instead of loaded
 # Read into the config (ModelConfig.sigma), not loaded as parameters.
 SIGMA = re.compile(r"^module\.\d+\.spatial_attn\.sigma_3d$")
 
