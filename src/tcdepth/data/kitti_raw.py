@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from tcdepth.data.augment import AugmentSettings
@@ -27,15 +26,14 @@ from tcdepth.data.kitti import (
     velodyne_depth_map,
 )
 from tcdepth.data.splits import read_kitti_split
-from tcdepth.geometry import normalized_to_pixel
+from tcdepth.geometry import KITTI_NORMALIZED_K, normalized_to_pixel
 
-# Monodepth2's normalised KITTI intrinsics, used when a date has no calibration file.
-KITTI_NORMALIZED_K = torch.tensor([[0.58, 0.0, 0.5], [0.0, 1.92, 0.5], [0.0, 0.0, 1.0]])
 IMAGE_EXTENSIONS = ("png", "jpg")
 
 
 def default_kitti_intrinsics(height: int, width: int) -> Intrinsics:
-    """:data:`KITTI_NORMALIZED_K` in pixels of an image of ``height x width``."""
+    """:data:`~tcdepth.geometry.KITTI_NORMALIZED_K` in pixels of an image of ``height x width`` (used when a date has
+    no calibration file)."""
     K = normalized_to_pixel(KITTI_NORMALIZED_K, height, width)
     return Intrinsics(float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), width, height)
 

@@ -16,6 +16,7 @@ from tcdepth.geometry.camera import (
     transformed_depth,
 )
 from tcdepth.geometry.intrinsics import (
+    KITTI_NORMALIZED_K,
     flip_intrinsics,
     intrinsics_at_scale,
     invert_intrinsics,
@@ -27,6 +28,7 @@ from tcdepth.geometry.intrinsics import (
 )
 
 __all__ = [
+    "KITTI_NORMALIZED_K",
     "axis_angle_to_rotation",
     "backproject",
     "disp_to_depth",

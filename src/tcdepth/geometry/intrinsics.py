@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import torch
 
+# Monodepth2's normalised KITTI intrinsics (row 0 divided by the image width, row 1 by the height).
+KITTI_NORMALIZED_K = torch.tensor([[0.58, 0.0, 0.5], [0.0, 1.92, 0.5], [0.0, 0.0, 1.0]])
+
 
 def make_intrinsics(fx: float, fy: float, cx: float, cy: float, dtype=torch.float32) -> torch.Tensor:
     """A ``[3,3]`` pinhole matrix from its four parameters."""

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -171,19 +172,30 @@ class TemporalAttention(nn.Module):
     with a plain residual.
     """
 
-    def __init__(self, channels: int, reduction: int = 8):
+    def __init__(self, channels: int, reduction: int = 8, norm_per_view: bool = False):
         super().__init__()
         reduced = max(1, channels // reduction)
         self.query_key = nn.Sequential(nn.Conv2d(channels, reduced, 1), nn.BatchNorm2d(reduced))
         self.value = nn.Conv2d(channels, reduced, 1)
         self.out = nn.Conv2d(reduced, channels, 1)
         self.fuse = nn.Conv2d(2 * channels, channels, 1)
+        self.norm_per_view = norm_per_view
+
+    def _query_key(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared query/key projection ``[B,3,C,h,w]`` -> ``[B*3,C',h,w]``; with ``norm_per_view`` its
+        BatchNorm sees each view's batch separately (batch statistics per view in training)."""
+        b, v, c, h, w = x.shape
+        if not self.norm_per_view:
+            return self.query_key(x.reshape(b * v, c, h, w))
+        conv, norm = self.query_key
+        projected = conv(x.reshape(b * v, c, h, w)).unflatten(0, (b, v))
+        return torch.stack([norm(projected[:, view]) for view in range(v)], dim=1).flatten(0, 1)
 
     def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, v, c, h, w = x.shape
         folded = x.reshape(b * v, c, h, w)
         # Contiguous [B,3,N,C'] so that SDPA can pick its fused (memory-efficient) kernels on CUDA.
-        qk = self.query_key(folded).reshape(b, v, -1, h * w).transpose(2, 3).contiguous()
+        qk = self._query_key(x).reshape(b, v, -1, h * w).transpose(2, 3).contiguous()
         val = self.value(folded).reshape(b, v, -1, h * w).transpose(2, 3).contiguous()
         return qk, val  # [B,3,N,C']
 
@@ -225,20 +237,25 @@ class SpatialTemporalModule(nn.Module):
     Args:
         channels: width of the context feature.
         use_spatial / use_temporal: ablation switches (a disabled half is not built).
+        sigma: spatial kernel scale of every block, or one per block (blocks with the same scale share a kernel).
+        norm_per_view: temporal query/key BatchNorm per view (:class:`TemporalAttention`).
     """
 
     def __init__(self, channels: int, num_blocks: int = 3, use_spatial: bool = True, use_temporal: bool = True,
-                 sigma: float = 0.25, gamma_init: float = 0.7, reduction: int = 8, impl: str = "auto",
-                 chunk_size: int = 512):
+                 sigma: float | Sequence[float] = 0.25, gamma_init: float = 0.7, reduction: int = 8,
+                 impl: str = "auto", chunk_size: int = 512, norm_per_view: bool = False):
         super().__init__()
         if impl not in ATTENTION_IMPLS:
             raise ValueError(f"attention impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
+        sigmas = (float(sigma),) * num_blocks if isinstance(sigma, (int, float)) else tuple(map(float, sigma))
+        if len(sigmas) != num_blocks:
+            raise ValueError(f"expected one sigma or {num_blocks} (one per block), got {len(sigmas)}")
         self.use_spatial, self.use_temporal = use_spatial, use_temporal
-        self.sigma, self.impl, self.chunk_size = sigma, impl, chunk_size
+        self.sigmas, self.impl, self.chunk_size = sigmas, impl, chunk_size
         self.spatial = nn.ModuleList(SpatialAttention(channels, gamma_init) for _ in range(num_blocks)) \
             if use_spatial else None
-        self.temporal = nn.ModuleList(TemporalAttention(channels, reduction) for _ in range(num_blocks)) \
-            if use_temporal else None
+        self.temporal = nn.ModuleList(TemporalAttention(channels, reduction, norm_per_view)
+                                      for _ in range(num_blocks)) if use_temporal else None
         self.num_blocks = num_blocks
 
     def forward(self, x: torch.Tensor, points: torch.Tensor | None = None, return_attention: bool = False):
@@ -251,7 +268,8 @@ class SpatialTemporalModule(nn.Module):
             return_attention: also return the maps for logging (built only then).
         Returns:
             ``(fused [B,3,C,h,w], attention)`` where attention is None or a dict with ``"spatial"`` ``[B,N,N]``
-            (raw kernel of the centre view) and/or ``"temporal"`` ``[B,2,N,N]`` (first block, centre view).
+            (raw kernel of the last block, centre view) and/or ``"temporal"`` ``[B,2,N,N]`` (first block, centre
+            view).
         """
         b, v = x.shape[:2]
         first, kernel_state = self.per_frame(x.flatten(0, 1), points)
@@ -263,20 +281,19 @@ class SpatialTemporalModule(nn.Module):
         Args:
             x: ``[N,C,h,w]`` context features of N frames; points: ``[N,h*w,3]`` (spatial attention on).
         Returns:
-            ``(x after the first spatial block [N,C,h,w], kernel state)``: the state (``GeometricKernel.state``,
-            tensors ``[N,...]``; empty without spatial attention) lets :meth:`across_frames` reuse the frames'
-            kernels, so a stream computes each frame's kernel and first block once.
+            ``(x after the first spatial block [N,C,h,w], kernel state)``: the state (``GeometricKernel.state`` of
+            the first block's kernel, tensors ``[N,...]``; empty without spatial attention or blocks) lets
+            :meth:`across_frames` reuse the frames' kernels, so a stream computes each frame's kernel and first
+            block once.
         """
-        if not self.use_spatial:
+        if not self.use_spatial or self.num_blocks == 0:
             return x, []
         n, _, h, w = x.shape
         if points is None or points.shape != (n, h * w, 3):
             raise ValueError(f"spatial attention needs points [N,h*w,3] = {(n, h * w, 3)}, got "
                              f"{None if points is None else tuple(points.shape)}")
-        kernel = GeometricKernel(points, self.sigma, self.impl, self.chunk_size)
-        if self.num_blocks > 0:
-            x = self.spatial[0](x, kernel)
-        return x, kernel.state()
+        kernel = GeometricKernel(points, self.sigmas[0], self.impl, self.chunk_size)
+        return self.spatial[0](x, kernel), kernel.state()
 
     def across_frames(self, x: torch.Tensor, kernel_state: list[torch.Tensor], return_attention: bool = False):
         """The blocks after :meth:`per_frame`: temporal attention, then the remaining spatial-temporal blocks.
@@ -288,17 +305,28 @@ class SpatialTemporalModule(nn.Module):
             as :meth:`forward`.
         """
         b, v, c, h, w = x.shape
-        kernel = None
+        kernels: dict[float, GeometricKernel] = {}
         if kernel_state:
-            kernel = GeometricKernel.from_state(kernel_state, self.sigma, self.impl, self.chunk_size)
+            kernels[self.sigmas[0]] = GeometricKernel.from_state(kernel_state, self.sigmas[0], self.impl,
+                                                                 self.chunk_size)
         attention = {} if return_attention else None
         for index in range(self.num_blocks):
             if self.spatial is not None and index > 0:
+                kernel = self._kernel(kernels, index)
                 x = self.spatial[index](x.reshape(b * v, c, h, w), kernel).reshape(b, v, c, h, w)
             if self.temporal is not None:
                 if return_attention and index == 0:
                     attention["temporal"] = self.temporal[index].centre_maps(x)
                 x = self.temporal[index](x)
-        if return_attention and kernel is not None:
-            attention["spatial"] = kernel.raw_kernel(slice(0, None, v))
+        if return_attention and kernels:
+            attention["spatial"] = self._kernel(kernels, self.num_blocks - 1).raw_kernel(slice(0, None, v))
         return x, attention
+
+    def _kernel(self, kernels: dict[float, GeometricKernel], index: int) -> GeometricKernel:
+        """The kernel of block ``index`` from ``kernels`` (keyed by sigma), built from the first one's points when
+        its sigma is new."""
+        sigma = self.sigmas[index]
+        if sigma not in kernels:
+            points = kernels[self.sigmas[0]].points
+            kernels[sigma] = GeometricKernel(points, sigma, self.impl, self.chunk_size)
+        return kernels[sigma]

@@ -31,9 +31,17 @@ class ModelConfig:
             package, or None.
         num_blocks: spatial-temporal blocks.
         use_spatial, use_temporal: ablation switches of the two attention halves.
-        sigma: spatial kernel scale, weights ``softmax(-d / (2 sigma))`` (reference: 0.3 * 30/36 = 0.25).
+        sigma: spatial kernel scale, weights ``softmax(-d / (2 sigma))`` (reference: 0.3 * 30/36 = 0.25); one value
+            for every block, or a list with one value per block (an imported official checkpoint stores each
+            block's ``sigma_3d``).
         gamma_init: initial value of the learnable spatial residual weight.
         temporal_reduction: channel reduction of the temporal query/key/value projections.
+        temporal_norm: BatchNorm of the temporal query/key projection in training: ``"joint"`` normalises the three
+            views together, ``"per_view"`` each view's batch on its own (the reference, which projects one view per
+            call). The same in eval mode.
+        attention_camera: intrinsics with which the coarse depth is back-projected for the spatial attention:
+            ``"input"`` (the input's, scaled to the feature grid) or ``"kitti"`` (the reference: KITTI's normalised
+            intrinsics scaled to the grid, whatever the input camera).
         attention_impl: ``"auto"`` | ``"chunked"`` | ``"dense"`` (see ``GeometricKernel``).
         attention_chunk_size: query positions per chunk of the chunked spatial attention.
         upsample_mode: decoder upsampling; None picks bilinear for tcdepth and nearest for monodepth2.
@@ -55,9 +63,11 @@ class ModelConfig:
     num_blocks: int = 3
     use_spatial: bool = True
     use_temporal: bool = True
-    sigma: float = 0.25
+    sigma: float | list[float] = 0.25
     gamma_init: float = 0.7
     temporal_reduction: int = 8
+    temporal_norm: Literal["joint", "per_view"] = "joint"
+    attention_camera: Literal["input", "kitti"] = "input"
     attention_impl: Literal["auto", "chunked", "dense"] = "auto"
     attention_chunk_size: int = 512
     upsample_mode: Literal["bilinear", "nearest"] | None = None
@@ -87,10 +97,17 @@ class ModelConfig:
                               f"give a checkpoint file for {self.pose_encoder}")
         if self.num_blocks < 0:
             raise ConfigError(f"model.num_blocks: expected >= 0, got {self.num_blocks}")
-        if self.sigma <= 0:
+        if isinstance(self.sigma, list) and len(self.sigma) != self.num_blocks:
+            raise ConfigError(f"model.sigma: expected one value or {self.num_blocks} (model.num_blocks), got "
+                              f"{len(self.sigma)} values")
+        if min(self.block_sigmas(), default=1.0) <= 0:
             raise ConfigError(f"model.sigma: expected > 0, got {self.sigma}")
         if self.temporal_reduction < 1:
             raise ConfigError(f"model.temporal_reduction: expected >= 1, got {self.temporal_reduction}")
+        if self.temporal_norm not in ("joint", "per_view"):
+            raise ConfigError(f"model.temporal_norm: expected joint or per_view, got {self.temporal_norm!r}")
+        if self.attention_camera not in ("input", "kitti"):
+            raise ConfigError(f"model.attention_camera: expected input or kitti, got {self.attention_camera!r}")
         if self.attention_impl not in ("auto", "chunked", "dense"):
             raise ConfigError(f"model.attention_impl: expected auto, chunked or dense, got {self.attention_impl!r}")
         if self.attention_chunk_size < 1:
@@ -108,3 +125,9 @@ class ModelConfig:
             raise ConfigError(f"model.decoder_width: expected 0 < w <= 1, got {self.decoder_width}")
         if self.decoder_recompute_stages < 0:
             raise ConfigError(f"model.decoder_recompute_stages: expected >= 0, got {self.decoder_recompute_stages}")
+
+    def block_sigmas(self) -> tuple[float, ...]:
+        """The spatial kernel scale of each block."""
+        if isinstance(self.sigma, list):
+            return tuple(float(s) for s in self.sigma)
+        return (float(self.sigma),) * self.num_blocks

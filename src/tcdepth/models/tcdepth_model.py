@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from tcdepth.geometry import KITTI_NORMALIZED_K, normalized_to_pixel
 from tcdepth.models.attention import SpatialTemporalModule, feature_points
 from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
 from tcdepth.models.layers import select_views
@@ -16,6 +17,7 @@ SIZE_MULTIPLE = 32
 NUM_VIEWS = 3
 NUM_SKIPS = 3  # encoder skip features at 1/2, 1/4, 1/8 (every TC-Depth encoder)
 ALL_VIEWS = (0, 1, 2)
+ATTENTION_CAMERAS = ("input", "kitti")
 
 
 def check_image_size(height: int, width: int) -> None:
@@ -26,6 +28,9 @@ def check_image_size(height: int, width: int) -> None:
 
 class TCDepth(nn.Module):
     """TC-Depth: shared encoder on the three frames, reference decoder, spatial-temporal module, depth decoder.
+
+    ``attention_camera``: ``"input"`` back-projects the coarse depth with the input's intrinsics, ``"kitti"`` with
+    KITTI's normalised intrinsics whatever the input (the reference's behaviour).
 
     The encoder exposes ``num_ch_skips`` (3 widths) and ``num_ch_ctx`` and returns
     ``[skip@1/2, skip@1/4, skip@1/8, ctx@1/8]``.
@@ -38,8 +43,11 @@ class TCDepth(nn.Module):
     num_views = NUM_VIEWS  # frames of a sample: centre, previous, next
 
     def __init__(self, encoder: nn.Module, st_module: SpatialTemporalModule, reference_decoder: ReferenceDecoder,
-                 decoder: DepthDecoder):
+                 decoder: DepthDecoder, attention_camera: str = "input"):
         super().__init__()
+        if attention_camera not in ATTENTION_CAMERAS:
+            raise ValueError(f"attention_camera must be one of {ATTENTION_CAMERAS}, got {attention_camera!r}")
+        self.attention_camera = attention_camera
         self.encoder = encoder
         self.reference_decoder = reference_decoder
         self.st_module = st_module
@@ -85,7 +93,8 @@ class TCDepth(nn.Module):
 
         Args:
             features: the frames' encoder features ``[skip2, skip4, skip8, ctx]``, each ``[N,C,h_i,w_i]``.
-            K: ``[N,3,3]`` pixel intrinsics of the ``image_size = (H, W)`` input.
+            K: ``[N,3,3]`` pixel intrinsics of the ``image_size = (H, W)`` input (replaced by KITTI's normalised
+                intrinsics at that size when ``attention_camera`` is ``"kitti"``, as in the reference).
         Returns:
             ``[skip2, skip4, skip8, ctx after the first spatial block, coarse_disp [N,1,h,w], *kernel state]``,
             every tensor with the frames on its leading axis.
@@ -97,6 +106,8 @@ class TCDepth(nn.Module):
         coarse_disp = self.reference_decoder(ctx)
         points = None
         if self.st_module.use_spatial:
+            if self.attention_camera == "kitti":
+                K = normalized_to_pixel(KITTI_NORMALIZED_K.to(K), *image_size).expand_as(K)
             with torch.no_grad():
                 points = feature_points(1.0 / coarse_disp, K, image_size)
         first, kernel_state = self.st_module.per_frame(ctx, points)
