@@ -13,8 +13,11 @@ import torch
 from tcdepth.experiment import ExperimentConfig
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
 from tcdepth.losses import monodepth2_loss, tcdepth_loss
-from tcdepth.models import build_model, build_pose_net
+from tcdepth.models import build_model, build_pose_net, import_official
 from tcdepth.runs import load_trained_model
+
+
+OFFICIAL_ENCODER = "encoder.pth"  # what marks an official checkpoint folder
 
 
 class NonFiniteLossError(RuntimeError):
@@ -56,11 +59,16 @@ class DepthModule(L.LightningModule):
 
     def _load_teacher(self, epoch: int):
         """The checkpoint teacher's network for epoch ``epoch`` and its ModelConfig, with the configured
-        upsampling."""
+        upsampling: from a tcdepth run directory or weights file, or an official Monodepth2 checkpoint folder
+        (``encoder.pth``, ``depth.pth``; :func:`tcdepth.models.import_official`)."""
         teacher_cfg = self.cfg.train.teacher
         path = teacher_cfg.path_at(epoch)
-        loaded = load_trained_model(path)
-        teacher, model_cfg = loaded.depth_net, loaded.model_config
+        if path.is_dir() and (path / OFFICIAL_ENCODER).is_file():
+            imported = import_official(path)
+            teacher, model_cfg = imported.depth_net, imported.model
+        else:
+            loaded = load_trained_model(path)
+            teacher, model_cfg = loaded.depth_net, loaded.model_config
         if model_cfg.architecture != "monodepth2":
             raise ValueError(f"train.teacher.path {path}: expected Monodepth2 weights, got architecture "
                              f"{model_cfg.architecture!r}")
