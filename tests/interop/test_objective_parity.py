@@ -14,6 +14,7 @@ import torch
 
 from tcdepth.experiment import load_experiment
 from tcdepth.models import import_official
+from tcdepth.models.official import TCDEPTH_OFFICIAL, official_parameter_names
 from tcdepth.training.module import DepthModule
 
 from .official_fixture import build_folders, locate
@@ -94,3 +95,60 @@ def test_loss_terms_match_the_official_trainer(case, folders, monkeypatch):
     failing = {name: (ours[name], LOSSES[case][name], deviation) for name, deviation in deviations.items()
                if deviation > (TOTAL_RTOL if name == "loss" else TERM_RTOL)}
     assert not failing, failing
+
+
+GRADS = json.loads((FIXTURE / "grad_norms.json").read_text()) if FIXTURE is not None else {}
+DISPCONV0 = "depth.pth:decoder.11.conv"  # the scale-0 disparity conv, whose full gradient the fixture stores
+
+
+def official_gradients(module: DepthModule) -> dict[str, torch.Tensor | None]:
+    """Our gradients under the official ``"<file>.pth:<key>"`` names, aliased keys included (they name one tensor
+    in the official code, so they hold its gradient); None where the official key has no tcdepth parameter."""
+    grads = {}
+    for net in (module.depth_net, module.pose_net):
+        params = dict(net.named_parameters())
+        for key, name in official_parameter_names(net, TCDEPTH_OFFICIAL).items():
+            grads[name] = params[key].grad
+    manifest = json.loads((FIXTURE / "manifest.json").read_text())
+    for stem, groups in manifest["tc_depth"]["aliases"].items():
+        for group in groups:  # groups of parameters, and of buffers (running statistics), which have no gradient
+            for loaded in [f"{stem}.pth:{key}" for key in group if f"{stem}.pth:{key}" in grads]:
+                grads.update({f"{stem}.pth:{key}": grads[loaded] for key in group})
+    return grads
+
+
+def gradient_deviations(grads: dict[str, torch.Tensor | None]) -> dict[str, tuple[float, float, float, float]]:
+    """Per official key with a gradient: (ours, official, deviation, tolerance); the deviation is relative, or
+    absolute over the file's largest norm for the structurally-zero keys (README section 6)."""
+    rows = {}
+    for filename, norms in GRADS["files"].items():
+        structural = set(GRADS["structurally_zero"][filename])
+        largest = GRADS["max_norm_per_file"][filename]
+        for key, official in norms.items():
+            name = f"{filename}:{key}"
+            grad = grads.get(name)
+            if official is None:
+                assert grad is None or not grad.any(), f"{name}: the official parameter gets no gradient"
+                continue
+            ours = float(grad.double().norm())
+            if key in structural:
+                rows[name] = (ours, official, abs(ours - official) / largest, STRUCTURAL_ATOL)
+            else:
+                rows[name] = (ours, official, abs(ours - official) / official, GRAD_RTOL)
+    return rows
+
+
+def test_gradients_match_the_official_trainer(folders, monkeypatch):
+    module = reference_module(folders, [])
+    _, total = training_step(module, fixture_batch(FIXTURE), 0, monkeypatch)
+    total.backward()
+    grads = official_gradients(module)
+    rows = gradient_deviations(grads)
+    assert len(rows) == sum(v is not None for norms in GRADS["files"].values() for v in norms.values())
+    failing = {name: row for name, row in rows.items() if row[2] > row[3]}
+    assert not failing, failing
+    arrays = np.load(FIXTURE / "fixture.npz")
+    for part in ("weight", "bias"):
+        official = torch.from_numpy(arrays[f"tc_train_e0_grad_depth_dispconv0_{part}"])
+        ours = grads[f"{DISPCONV0}.{part}"]
+        assert (ours - official).abs().max() <= 1e-3 * official.abs().max(), part
