@@ -78,6 +78,10 @@ class TrainConfig:
     does not adapt to the random motion of a fresh pose network (docs/results.md, tiny synthetic configurations).
     Multi-GPU runs then use DDP with ``find_unused_parameters`` (``strategy: auto``; an explicit plain ``ddp``
     would refuse the warm-up steps).
+
+    ``init_from``: a run directory (or a ``depth.safetensors``) whose weights initialise the networks (fine-tuning,
+    e.g. of an imported official checkpoint): its depth network, and its pose network when it has one; the ``model``
+    section must describe the same networks. A resumed run continues from its own checkpoint instead.
     """
 
     epochs: int = 30
@@ -105,6 +109,7 @@ class TrainConfig:
     max_nonfinite_steps: int = 20
     deterministic: bool = False
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    init_from: str | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "log_every_steps", "image_every_steps", "val_every_epochs",

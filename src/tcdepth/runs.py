@@ -11,7 +11,8 @@
         run_info.json          device, steps and wall time of the training
         evaluation/            the default output folder of `tcdepth evaluate` for this run
 
-:class:`Run` owns these names; :func:`load_trained_model` loads a run directory or a bare depth weights file.
+:class:`Run` owns these names; :func:`load_trained_model` loads a run directory or a bare depth weights file;
+:func:`import_official_run` writes one from an official TC-Depth or Monodepth2 checkpoint folder.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pathlib import Path
 from torch import nn
 
 from tcdepth.config import save_config
+from tcdepth.data.config import DataConfig
 from tcdepth.experiment import ExperimentConfig, load_experiment
-from tcdepth.io import atomic_write_text
-from tcdepth.models import ModelConfig, PoseNet, load_weights, read_model_config, save_weights
+from tcdepth.io import atomic_directory, atomic_write_text
+from tcdepth.models import ModelConfig, PoseNet, import_official, load_weights, read_model_config, save_weights
 
 DEFAULT_NETWORK_SIZE = (192, 640)
 
@@ -229,3 +231,21 @@ def load_trained_model(path: str | Path, height: int | None = None, width: int |
     else:
         raise FileNotFoundError(f"{path} is neither a run directory nor a depth weights file")
     return TrainedModel(depth_net, pose_net, experiment, height or size[0], width or size[1], str(path))
+
+
+def import_official_run(source: str | Path, path: str | Path, format: str = "auto") -> Run:  # noqa: A002
+    """Write the run directory ``path`` from an official checkpoint folder (:func:`tcdepth.models.import_official`).
+
+    The run holds ``config.yaml`` (the reference's model settings; ``data`` at the checkpoint's training size, other
+    sections at their defaults), the depth network and, when the folder has pose files, the pose network. Nothing is
+    written unless the whole folder imports; ``path`` must not exist or be empty.
+    """
+    path = Path(path)
+    with atomic_directory(path) as tmp:
+        official = import_official(source, format)
+        experiment = ExperimentConfig(name=path.name, data=DataConfig(height=official.height, width=official.width),
+                                      model=official.model)
+        staged = Run(tmp)
+        staged.save_experiment(experiment)
+        staged.save_networks(official.depth_net, official.pose_net, official.model)
+    return Run(path)

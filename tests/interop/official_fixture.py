@@ -64,9 +64,10 @@ def seeded_tensor(master_seed: int, gain: float, stem: str, name: str, shape: li
     return value.astype(dtype)
 
 
-def build_folders(fixture: Path, out: Path) -> dict[str, Path]:
+def build_folders(fixture: Path, out: Path, size: tuple[int, int] | None = None) -> dict[str, Path]:
     """Write the official folders ``tc/`` and ``md2/`` of the fixture's manifest under ``out``; returns them by
-    name."""
+    name. ``size``: ``(height, width)`` stored in ``encoder.pth`` instead of the manifest's (a smaller training size
+    for quick command tests)."""
     manifest = json.loads((fixture / "manifest.json").read_text())
     folders = {}
     for folder, family in FAMILIES.items():
@@ -83,7 +84,10 @@ def build_folders(fixture: Path, out: Path) -> dict[str, Path]:
                 for name in group:
                     values[name] = values[last]
             state = {name: torch.from_numpy(np.array(values[name])) for name in order}
-            state.update(content.get("extras", {}))
+            extras = dict(content.get("extras", {}))
+            if extras and size is not None:
+                extras.update(height=size[0], width=size[1])
+            state.update(extras)
             torch.save(state, path / filename)
         folders[folder] = path
     return folders

@@ -17,7 +17,7 @@ from tcdepth.models.pose import PoseDecoder, PoseNet
 from tcdepth.models.pretrained import LoadReport, load_pretrained
 from tcdepth.models.resnet import ResNetContextEncoder, ResNetEncoder
 from tcdepth.models.tcdepth_model import Monodepth2, TCDepth
-from tcdepth.models.weights import load_weights, read_model_config, save_weights
+from tcdepth.models.weights import load_state_exactly, load_weights, read_model_config, save_weights
 
 __all__ = [
     "DRNEncoder",
@@ -46,6 +46,7 @@ __all__ = [
     "feature_points",
     "import_official",
     "load_pretrained",
+    "load_state_exactly",
     "load_weights",
     "read_model_config",
     "save_weights",

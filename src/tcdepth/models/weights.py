@@ -55,14 +55,20 @@ def load_weights(path: str | Path, device: str = "cpu") -> tuple[nn.Module, Mode
     cfg, network = read_model_config(path)
     build_cfg = dataclasses.replace(cfg, pretrained=None, pose_pretrained=None)
     model = build_pose_net(build_cfg) if network == "pose" else build_model(build_cfg)
-    state = load_file(str(path), device=device)
-    own = model.state_dict()
+    load_state_exactly(model, load_file(str(path), device=device),
+                       f"{path}: weights do not match the {cfg.architecture}/{cfg.encoder} architecture")
+    return model.to(device), cfg
+
+
+def load_state_exactly(module: nn.Module, state: dict, what: str) -> None:
+    """Load ``state`` into ``module`` when its keys and shapes are exactly the module's; otherwise raise ValueError
+    ``"<what>: missing [...], unexpected [...], shape-mismatched [...]"`` (first ten of each) and load nothing."""
+    own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     mismatched = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
                         for k in set(state) & set(own) if state[k].shape != own[k].shape)
     if missing or unexpected or mismatched:
-        raise ValueError(f"{path}: weights do not match the {cfg.architecture}/{cfg.encoder} architecture: "
-                         f"missing {missing[:10]}, unexpected {unexpected[:10]}, shape-mismatched {mismatched[:10]}")
-    model.load_state_dict(state)
-    return model.to(device), cfg
+        raise ValueError(f"{what}: missing {missing[:10]}, unexpected {unexpected[:10]}, "
+                         f"shape-mismatched {mismatched[:10]}")
+    module.load_state_dict(state)

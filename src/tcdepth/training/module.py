@@ -13,7 +13,7 @@ import torch
 from tcdepth.experiment import ExperimentConfig
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
 from tcdepth.losses import monodepth2_loss, tcdepth_loss
-from tcdepth.models import build_model, build_pose_net, import_official
+from tcdepth.models import build_model, build_pose_net, import_official, load_state_exactly
 from tcdepth.runs import load_trained_model
 
 
@@ -36,6 +36,8 @@ class DepthModule(L.LightningModule):
         self.cfg = cfg
         self.depth_net = build_model(cfg.model)
         self.pose_net = build_pose_net(cfg.model)
+        if cfg.train.init_from:
+            self._initialise_from(cfg.train.init_from)
         self.teacher, self.teacher_config = self._build_teacher()
         self.frame_ids = list(cfg.data.frame_ids)
         self.nonfinite_steps = 0
@@ -44,6 +46,16 @@ class DepthModule(L.LightningModule):
             self.to(memory_format=torch.channels_last)
 
     # ----------------------------------------------------------------------------------------------- set-up
+    def _initialise_from(self, path: str) -> None:
+        """Copy the weights of the run at ``path`` (``train.init_from``): its depth network, and its pose network
+        when it has one (else the pose network keeps its initialisation)."""
+        source = load_trained_model(path)
+        load_state_exactly(self.depth_net, source.depth_net.state_dict(),
+                           f"train.init_from {path}: its depth network does not fit the model section")
+        if source.pose_net is not None:
+            load_state_exactly(self.pose_net, source.pose_net.state_dict(),
+                               f"train.init_from {path}: its pose network does not fit the model section")
+
     def _build_teacher(self):
         """``(teacher network, its ModelConfig)``, or ``(None, None)`` when the run has no teacher."""
         teacher_cfg = self.cfg.train.teacher
