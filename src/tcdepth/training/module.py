@@ -16,7 +16,6 @@ from tcdepth.losses import monodepth2_loss, tcdepth_loss
 from tcdepth.models import build_model, build_pose_net, import_official, load_state_exactly
 from tcdepth.runs import load_trained_model
 
-
 OFFICIAL_ENCODER = "encoder.pth"  # what marks an official checkpoint folder
 
 
