@@ -20,8 +20,10 @@ from tcdepth.training.module import DepthModule
 PRESET = Path(__file__).parents[2] / "configs" / "kitti_tcdepth_reference.yaml"
 SCALES = (0, 1, 2, 3)
 # README section 8: loss terms rtol 1e-3, the total 1e-4; gradient norms rtol 1e-2, the structurally-zero ones atol
-# 1e-5 x their file's largest norm; the scale-0 disparity conv's gradient atol 1e-3 x its largest entry.
+# 1e-5 x their file's largest norm; the scale-0 disparity conv's gradient atol 1e-3 x its largest entry; masks at
+# most ~0.1 % of the pixels; train-mode disparities rtol 1e-4 of the maximum.
 TERM_RTOL, TOTAL_RTOL, GRAD_RTOL, STRUCTURAL_ATOL, DISPCONV0_ATOL = 1e-3, 1e-4, 1e-2, 1e-5, 1e-3
+MASK_FLIPS, DISP_RTOL = 1e-3, 1e-4  # masks: share of pixels that may differ; train-mode disparity: of the maximum
 # losses.json entries -> (epoch, overrides of the preset): the stored call, past the motion window, and the same
 # call with the tie-break noise replaced by zeros.
 CASES = {"epoch_0": (0, []), "epoch_20": (20, []), "epoch_0_without_tiebreak_noise": (0, ["loss.automask_noise=0"])}
@@ -52,12 +54,13 @@ def reference_module(folders: dict[str, Path], overrides: list[str]) -> DepthMod
     return module.train()
 
 
-def training_step(module: DepthModule, batch: dict, epoch: int, monkeypatch) -> tuple[dict[str, float], torch.Tensor]:
+def training_step(module: DepthModule, batch: dict, epoch: int, monkeypatch,
+                  with_masks: bool = False) -> tuple[dict[str, float], torch.Tensor, dict[str, torch.Tensor]]:
     """The step's loss terms at ``epoch`` under their official names (torch.manual_seed(0) right before it, as the
-    fixture's call), and the total to differentiate."""
+    fixture's call), the total to differentiate, and the masks (``with_masks``)."""
     monkeypatch.setattr(DepthModule, "current_epoch", property(lambda self: epoch))
     torch.manual_seed(0)
-    total, terms, _, _ = module.compute_loss(batch)
+    total, terms, _, masks = module.compute_loss(batch, with_images=with_masks)
     named = {"loss": terms["total"], "reference_loss/reference_loss": terms["reference"]}
     for s in SCALES:
         per_scale = {"photometric": terms[f"photometric/{s}"], "edge_smoothness": terms[f"smoothness/{s}"],
@@ -67,7 +70,7 @@ def training_step(module: DepthModule, batch: dict, epoch: int, monkeypatch) -> 
         if f"consistency/{s}" in terms:
             named[f"consistency_loss/{s}"] = terms[f"consistency/{s}"]
             named[f"loss/{s}"] = named[f"loss/{s}"] + terms[f"consistency/{s}"]
-    return {name: float(value) for name, value in named.items()}, total
+    return {name: float(value) for name, value in named.items()}, total, masks
 
 
 def loss_deviations(ours: dict[str, float], official: dict[str, float]) -> dict[str, tuple[float, float, float, float]]:
@@ -122,15 +125,26 @@ def _json(fixture_dir: Path, name: str) -> dict:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_loss_terms_match_the_official_trainer(case, fixture_dir, arrays, official_folders, monkeypatch):
     epoch, overrides = CASES[case]
-    ours, _ = training_step(reference_module(official_folders, overrides), fixture_batch(arrays), epoch, monkeypatch)
+    ours, _, _ = training_step(reference_module(official_folders, overrides), fixture_batch(arrays), epoch, monkeypatch)
     rows = loss_deviations(ours, _json(fixture_dir, "losses.json")[case])
     failing = {name: row for name, row in rows.items() if row[2] > row[3]}
     assert not failing, failing
 
 
-def test_gradients_match_the_official_trainer(fixture_dir, arrays, official_folders, monkeypatch):
+def test_masks_teacher_and_gradients_match_the_official_trainer(fixture_dir, arrays, official_folders, monkeypatch):
     module = reference_module(official_folders, [])
-    _, total = training_step(module, fixture_batch(arrays), 0, monkeypatch)
+    batch = fixture_batch(arrays)
+    _, total, masks = training_step(module, batch, 0, monkeypatch, with_masks=True)
+    cycle = np.concatenate([arrays[f"tc_train_e0_cycle_mask_{f}_s0"] for f in ("fm1", "fp1")], axis=1)
+    official_masks = {"automask/0": arrays["tc_train_e0_auto_mask_s0"], "cycle_mask/0": cycle,
+                      "motion_mask/0": arrays["tc_train_e0_motion_mask_s0"]}
+    for name, official in official_masks.items():  # README section 8: at most ~0.1 % of the pixels (near-ties)
+        flipped = ((masks[name] > 0.5).numpy() != official.astype(bool)).mean()
+        assert flipped <= MASK_FLIPS, (name, flipped)
+    with torch.no_grad():
+        teacher = module.teacher_disparities(batch)[0].numpy()
+    official = arrays["tc_train_e0_mono_disp_s0"]
+    assert np.abs(teacher - official).max() <= DISP_RTOL * np.abs(official).max()
     total.backward()
     grad_norms = _json(fixture_dir, "grad_norms.json")
     grads = official_gradients(module, _json(fixture_dir, "manifest.json"))
@@ -163,7 +177,7 @@ def test_each_reference_switch_is_needed(override, fixture_dir, arrays, official
     worst deviations, docs/compat.md)."""
     case, term = REVERTED[override]
     overrides = [override, "loss.automask_noise=0"] if case.endswith("without_tiebreak_noise") else [override]
-    ours, _ = training_step(reference_module(official_folders, overrides), fixture_batch(arrays), 0, monkeypatch)
+    ours, _, _ = training_step(reference_module(official_folders, overrides), fixture_batch(arrays), 0, monkeypatch)
     rows = loss_deviations(ours, _json(fixture_dir, "losses.json")[case])
     failing = sorted((name for name, row in rows.items() if row[2] > row[3]), key=lambda name: -rows[name][2])
     print(f"{override} [{case}]: {len(failing)}/{len(rows)} entries out of tolerance; worst "
