@@ -67,3 +67,29 @@ def test_per_epoch_teacher_needs_a_checkpoint_mode():
     with pytest.raises(Exception, match="per-epoch weights"):
         load_experiment(CONFIGS / "synthetic_tiny.yaml", ["train.teacher.mode=joint",
                                                           "train.teacher.path=t/weights_{epoch}"])
+
+
+@pytest.mark.slow
+def test_training_reloads_the_per_epoch_teacher_at_each_epoch(synthetic_root, fresh_dir, tmp_path):
+    """Through the training loop: each epoch's first step sees that epoch's teacher weights."""
+    import lightning as L
+
+    from tcdepth.training.engine import train
+
+    for epoch in (0, 1):
+        _teacher_file(tmp_path / f"weights_{epoch}.safetensors", seed=10 + epoch)
+    seen = {}
+
+    class TeacherProbe(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            seen.setdefault(trainer.current_epoch, module.teacher.encoder.state_dict()["conv1.weight"].clone())
+
+    overrides = tiny_overrides(synthetic_root, fresh_dir, "per_epoch_teacher") + [
+        "loss.use_motion_loss=true", "train.teacher.mode=checkpoint", "train.image_every_steps=100",
+        f"train.teacher.path={tmp_path}/weights_{{epoch}}.safetensors"]
+    train(load_experiment(CONFIGS / "synthetic_tiny.yaml", overrides), enable_progress_bar=False,
+          extra_callbacks=[TeacherProbe()])
+    assert sorted(seen) == [0, 1]
+    for epoch, weight in seen.items():
+        torch.manual_seed(10 + epoch)
+        assert torch.equal(weight, build_model(TEACHER).encoder.state_dict()["conv1.weight"])
