@@ -3,12 +3,14 @@
 from dataclasses import replace
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
 from tcdepth.experiment import load_experiment
 from tcdepth.models import build_model, save_weights
 from tcdepth.models.config import ModelConfig
+from tcdepth.training.engine import train
 from tcdepth.training.module import DepthModule
 
 from .conftest import tiny_overrides
@@ -72,10 +74,6 @@ def test_per_epoch_teacher_needs_a_checkpoint_mode():
 @pytest.mark.slow
 def test_training_reloads_the_per_epoch_teacher_at_each_epoch(synthetic_root, fresh_dir, tmp_path):
     """Through the training loop: each epoch's first step sees that epoch's teacher weights."""
-    import lightning as L
-
-    from tcdepth.training.engine import train
-
     for epoch in (0, 1):
         _teacher_file(tmp_path / f"weights_{epoch}.safetensors", seed=10 + epoch)
     seen = {}
