@@ -7,6 +7,7 @@ import lightning as L
 import pytest
 import torch
 
+from tcdepth.config import ConfigError
 from tcdepth.experiment import load_experiment
 from tcdepth.models import build_model, save_weights
 from tcdepth.models.config import ModelConfig
@@ -65,10 +66,14 @@ def test_per_epoch_teacher_loads_the_latest_saved_epoch(synthetic_root, fresh_di
     assert all(torch.equal(v, reloaded[k]) for k, v in build_model(TEACHER).state_dict().items())
 
 
-def test_per_epoch_teacher_needs_a_checkpoint_mode():
-    with pytest.raises(Exception, match="per-epoch weights"):
-        load_experiment(CONFIGS / "synthetic_tiny.yaml", ["train.teacher.mode=joint",
-                                                          "train.teacher.path=t/weights_{epoch}"])
+@pytest.mark.parametrize("overrides, message", [
+    (["train.teacher.mode=joint", "train.teacher.path=t/weights_{epoch}"],
+     r"train.teacher: path 't/weights_\{epoch\}': per-epoch weights .* need mode 'checkpoint'"),
+    (["train.teacher.upsample_mode=cubic"], "train.teacher.upsample_mode: 'cubic'"),
+])
+def test_teacher_options_are_checked(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(CONFIGS / "synthetic_tiny.yaml", overrides)
 
 
 @pytest.mark.slow
