@@ -17,20 +17,53 @@ FRAME_IDS = (0, -1, 1)
 
 @dataclass
 class TeacherConfig:
-    """Where the single-frame teacher of the motion loss comes from.
+    """Where the single-frame teacher of the motion loss comes from, and how it runs.
 
-    ``none``: no teacher (the motion loss is off). ``checkpoint``: a trained Monodepth2 run directory or its
-    ``depth.safetensors``, frozen and in eval mode. ``joint``: a Monodepth2 model
-    trained alongside with its own objective, as the TC-Depth authors suggested when no teacher is available.
+    ``mode``: ``none``: no teacher (the motion loss is off). ``checkpoint``: a trained Monodepth2 run directory or
+    its ``depth.safetensors``, frozen. ``joint``: a Monodepth2 model trained alongside with its own objective, as the
+    TC-Depth authors suggested when no teacher is available.
+
+    ``path`` may hold ``{epoch}`` (e.g. ``teacher/weights_{epoch}``): at the start of every epoch ``e`` in which
+    the motion loss is active, the teacher is reloaded from the highest epoch ``<= e`` whose weights exist (the
+    reference loads ``weights_{min(e, 19)}`` of a Monodepth2 run that saved epochs 0-19).
+
+    ``upsample_mode``: the teacher decoder's upsampling; None keeps the teacher's own (Monodepth2: nearest). The
+    reference's teacher decoder upsamples bilinearly although its Monodepth2 weights were trained with nearest.
+
+    ``batch_statistics``: a ``checkpoint`` teacher normalises with each batch's statistics (train-mode BatchNorm),
+    as the reference's teacher, which is never put in eval mode; False uses its running statistics. A ``joint``
+    teacher trains and always uses the batch's statistics.
     """
 
     mode: Literal["none", "checkpoint", "joint"] = "joint"
     path: str | None = None
+    upsample_mode: Literal["nearest", "bilinear"] | None = None
+    batch_statistics: bool = False
 
     def __post_init__(self):
         if self.mode == "checkpoint" and not self.path:
             raise ValueError("path is required when mode is 'checkpoint' (a Monodepth2 run directory or its "
                              "depth.safetensors)")
+        if self.upsample_mode not in (None, "nearest", "bilinear"):
+            raise ValueError(f"upsample_mode: expected nearest, bilinear or null, got {self.upsample_mode!r}")
+        if self.per_epoch and self.mode != "checkpoint":
+            raise ValueError(f"path {self.path!r}: per-epoch weights ('{{epoch}}') need mode 'checkpoint'")
+
+    @property
+    def per_epoch(self) -> bool:
+        """Whether ``path`` names one set of weights per epoch (it holds ``{epoch}``)."""
+        return self.path is not None and "{epoch}" in self.path
+
+    def path_at(self, epoch: int) -> Path:
+        """The teacher weights for epoch ``epoch``: ``path`` with ``{epoch}`` replaced by the highest epoch
+        ``<= epoch`` whose path exists (``path`` itself when it holds no ``{epoch}``)."""
+        if not self.per_epoch:
+            return Path(self.path)
+        for candidate in range(epoch, -1, -1):
+            path = Path(self.path.replace("{epoch}", str(candidate)))
+            if path.exists():
+                return path
+        raise FileNotFoundError(f"train.teacher.path {self.path}: no weights for epoch {epoch} or any earlier epoch")
 
 
 @dataclass

@@ -86,8 +86,8 @@ def test_export_onnx_matches_pytorch(small_runs, tmp_path):
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     frames = torch.rand(1, 3, 3, HEIGHT, WIDTH, generator=torch.Generator().manual_seed(0))
     K = torch.tensor([[[60.0, 0, 63.5], [0, 60.0, 31.5], [0, 0, 1]]])
-    feeds = {"frames": frames.numpy(), "K": K.numpy()}
-    disp, _ = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})
+    assert [i.name for i in session.get_inputs()] == ["frames", "K"]  # K stays an input, unused by the KITTI camera
+    disp, _ = session.run(None, {"frames": frames.numpy(), "K": K.numpy()})
     with torch.no_grad():
         reference = model.depth_net.eval()(frames, K)["disp"][0][:, 0]
     np.testing.assert_allclose(disp, reference.numpy(), atol=1e-4)

@@ -44,3 +44,21 @@ def test_cycle_mask_thresholds_each_leading_batch_on_its_own():
     for batch in range(2):
         assert mask[batch].sum().item() == 30  # 60% of each batch's 50 pixels, not of the 100 together
         assert torch.equal(mask[batch], cycle_mask(errors[batch], keep=0.6))
+
+
+def test_soft_cycle_mask_gives_tied_pixels_their_weight_and_thresholds_the_rest():
+    # 12 pixels with error 0 tie at the 0.3 quantile of 1 - error (= 1): the reference keeps their weight 1 - 0;
+    # 4 pixels with error 0.5 fall below it and are dropped. A pixel tied at a non-zero error keeps 1 - error.
+    errors = torch.zeros(1, 1, 4, 4)
+    errors[..., 0, :] = 0.5
+    soft = cycle_mask(errors, keep=0.7, ties="soft")
+    assert torch.equal(soft, (errors == 0).float())
+    errors = torch.tensor([0.1, 0.2, 0.4, 0.4, 0.4, 0.8]).reshape(1, 1, 2, 3)  # 1 - e quantile 0.5 = 0.6
+    soft = cycle_mask(errors, keep=0.5, ties="soft")
+    assert torch.allclose(soft.flatten(), torch.tensor([1.0, 1.0, 0.6, 0.6, 0.6, 0.0]))
+    assert torch.equal(cycle_mask(errors, keep=0.5).flatten(), torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 0.0]))
+
+
+def test_soft_cycle_mask_equals_the_binary_one_without_ties():
+    errors = torch.randperm(200).float().reshape(2, 1, 10, 10) / 200
+    assert torch.equal(cycle_mask(errors, keep=0.7, ties="soft"), cycle_mask(errors, keep=0.7))

@@ -52,6 +52,14 @@ def test_photometric_normalisations():
     assert photometric_term(r, r_id, mask, "min_mean", gate).item() == pytest.approx((0.2 + 0.1 + 0.5) / 4)
 
 
+def test_relative_motion_mask_is_the_ratio_test():
+    student = torch.tensor([1.0, 2.0, 1.0, 4.0, 1.0, 1.0]).reshape(1, 1, 2, 3)
+    teacher = torch.tensor([1.5, 1.0, 0.5, 2.6, 1.7, 0.6]).reshape(1, 1, 2, 3)  # ratios 1.5, 2, 2, 1.54, 1.7, 1.67
+    expected = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    assert motion_mask(student, teacher, ratio=1.6, form="relative").flatten().tolist() == expected
+    assert motion_mask(student, teacher, ratio=1.6).flatten().tolist() == expected
+
+
 def test_motion_mask_and_consistency_term():
     student = torch.tensor([1.0, 2.0, 1.0, 4.0]).reshape(1, 1, 2, 2)
     teacher = torch.tensor([1.5, 1.0, 0.5, 2.6]).reshape(1, 1, 2, 2)

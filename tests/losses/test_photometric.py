@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from tcdepth.losses import photometric_error, ssim
+from tcdepth.losses import automask, photometric_error, ssim
 from tcdepth.models.summary import saved_for_backward
 
 C1, C2 = 0.01**2, 0.03**2
@@ -86,3 +86,24 @@ def test_photometric_error_gradient_is_right_and_only_the_images_are_kept():
     big_y = torch.rand(2, 3, 64, 96, generator=gen)
     image_bytes = big_x.numel() * big_x.element_size()
     assert saved_for_backward(lambda: photometric_error(big_x, big_y))[1] <= 2 * image_bytes
+
+
+def test_automask_tie_rule_decides_exactly_equal_errors():
+    r = torch.tensor([0.2, 0.3, 0.4]).reshape(1, 1, 1, 3)
+    r_id = torch.tensor([0.3, 0.3, 0.3]).reshape(1, 1, 1, 3)
+    assert automask(r, r_id, tie_noise=0).flatten().tolist() == [1.0, 0.0, 0.0]
+    assert automask(r, r_id, tie_noise=0, ties="reprojection").flatten().tolist() == [1.0, 1.0, 0.0]
+
+
+def test_automask_noise_of_stacked_scales_is_one_draw_per_scale_in_scale_order():
+    """The reference draws ``randn(B,1,H,W)`` once per scale; a pass of 3 scales stacked on the batch axis draws
+    the same numbers in one call."""
+    b, h, w = 2, 4, 8
+    r = torch.rand(3 * b, 1, h, w)
+    r_id = r + 2e-5 * (torch.rand(3 * b, 1, h, w) - 0.5)  # near-ties that the noise decides
+    torch.manual_seed(0)
+    per_scale = [(r_id_s + torch.randn(b, 1, h, w) * 1e-5 >= r_s).float()
+                 for r_s, r_id_s in zip(r.chunk(3), r_id.chunk(3), strict=True)]
+    torch.manual_seed(0)
+    stacked = automask(r, r_id, ties="reprojection")
+    assert torch.equal(stacked, torch.cat(per_scale))

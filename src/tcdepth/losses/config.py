@@ -37,6 +37,11 @@ class LossConfig:
         ssim_weight: weight of the SSIM dissimilarity in the photometric error (L1 gets ``1 - ssim_weight``).
         smoothness_weight: edge-aware smoothness weight at scale 0 (divided by ``2^s`` at scale ``s``).
         use_automask: Monodepth2 auto-masking (pixels where the unwarped source already matches are ignored).
+        automask_noise: standard deviation of the Gaussian noise added to the unwarped error before the auto-mask
+            comparison (Monodepth2 and the reference: 1e-5), one draw per scale in scale order; 0 draws none.
+        automask_ties: which side an exact tie of the warped and the (noisy) unwarped error goes to:
+            ``"identity"`` (the pixel is masked out: warping must do strictly better) or ``"reprojection"`` (the
+            reference's argmin over ``(r, r_id)``, which returns the first of equal values: the pixel is kept).
         photometric_normalisation: of the TC-Depth objective: ``"masked_mean"`` (TC-Depth/ManyDepth: sum of
             masked error over the mask count; the default, None) or ``"min_mean"`` (Monodepth2: mean over all
             pixels of ``min(r, r_id)``). The Monodepth2 objective always uses ``"min_mean"``.
@@ -44,8 +49,14 @@ class LossConfig:
         geometric_weight: its weight.
         use_cycle_mask: mask the geometric loss by the photometric forward-backward cycle error.
         cycle_keep: fraction of pixels (lowest cycle error, whole batch) the cycle mask keeps.
+        cycle_mask_ties: pixels whose cycle error equals the threshold: ``"keep"`` (weight 1) or ``"soft"`` (the
+            reference: weight ``1 - error``, computed as the reference does, on ``1 - error`` and its
+            ``1 - cycle_keep`` quantile).
         use_motion_loss: teacher motion mask and consistency loss (inside ``motion_epochs``).
         motion_ratio: a pixel is static where ``max(D_s/D_T, D_T/D_s) < motion_ratio``.
+        motion_mask_form: how that test is written: ``"ratio"`` (as above) or ``"relative"`` (the reference:
+            ``(D_s - D_T)/D_T < motion_ratio - 1`` and ``(D_T - D_s)/D_s < motion_ratio - 1``); the two differ
+            only by rounding at the threshold.
         motion_epochs: first and last epoch (0-based, inclusive) of motion masking.
         motion_gating: what the motion mask removes: ``"geometric"`` (reference: only the geometric loss) or
             ``"photometric"`` (ManyDepth style: the photometric and the geometric loss).
@@ -65,13 +76,17 @@ class LossConfig:
     ssim_weight: float = 0.85
     smoothness_weight: float = 1e-3
     use_automask: bool = True
+    automask_noise: float = 1e-5
+    automask_ties: Literal["identity", "reprojection"] = "identity"
     photometric_normalisation: Literal["masked_mean", "min_mean"] | None = None
     use_geometric: bool = True
     geometric_weight: float = 0.1
     use_cycle_mask: bool = True
     cycle_keep: float = 0.7
+    cycle_mask_ties: Literal["keep", "soft"] = "keep"
     use_motion_loss: bool = True
     motion_ratio: float = 1.6
+    motion_mask_form: Literal["ratio", "relative"] = "ratio"
     motion_epochs: tuple[int, int] = (0, 19)
     motion_gating: Literal["geometric", "photometric"] = "geometric"
     consistency_weight: float = 1.0
@@ -97,6 +112,14 @@ class LossConfig:
             fail("source_reduction", "'min' or 'mean'")
         if not 0.0 <= self.ssim_weight <= 1.0:
             fail("ssim_weight", "a value in [0, 1]")
+        if self.automask_ties not in ("identity", "reprojection"):
+            fail("automask_ties", "'identity' or 'reprojection'")
+        if self.cycle_mask_ties not in ("keep", "soft"):
+            fail("cycle_mask_ties", "'keep' or 'soft'")
+        if self.motion_mask_form not in ("ratio", "relative"):
+            fail("motion_mask_form", "'ratio' or 'relative'")
+        if self.automask_noise < 0:
+            fail("automask_noise", "a non-negative standard deviation")
         for field in ("smoothness_weight", "geometric_weight", "consistency_weight", "reference_weight"):
             if getattr(self, field) < 0:
                 fail(field, "a non-negative weight")

@@ -21,22 +21,32 @@ def geometric_consistency(depth_a: torch.Tensor, depth_b: torch.Tensor) -> torch
     return 1 - torch.minimum(depth_a, depth_b) / torch.maximum(depth_a, depth_b)
 
 
-def cycle_mask(cycle_error: torch.Tensor, keep: float = 0.7) -> torch.Tensor:
+def cycle_mask(cycle_error: torch.Tensor, keep: float = 0.7, ties: str = "keep") -> torch.Tensor:
     """1 where the cycle error is at or below its ``keep``-quantile over a whole batch (all images jointly).
 
-    The reference thresholds ``1 - error`` at its ``1 - keep`` quantile, which is the same threshold; it keeps
-    pixels exactly at the threshold with weight ``1 - error`` where this keeps them with weight 1 (so that a
-    region of tied, e.g. zero, errors is kept rather than dropped).
+    ``ties="keep"``: binary, pixels exactly at the threshold are kept with weight 1 (a region of tied, e.g. zero,
+    errors is kept rather than dropped). ``ties="soft"`` is the reference's form: ``m = 1 - error`` thresholded at
+    its ``1 - keep`` quantile, values above it set to 1, below it to 0, values equal to it keep the weight
+    ``1 - error``.
 
     Args:
         cycle_error: ``[...,B,1,H,W]``: one batch ``[B,1,H,W]``, or several on leading axes, each thresholded at
             its own quantile.
     Returns:
-        ``[...,B,1,H,W]`` of 0/1 in the dtype of ``cycle_error``.
+        ``[...,B,1,H,W]`` in the dtype of ``cycle_error``: 0/1, or 0/1 and ``1 - error`` at ties.
     """
-    batches = cycle_error.detach().float().reshape(-1, cycle_error.shape[-4:].numel())
-    thresholds = torch.quantile(batches, keep, dim=1).reshape(*cycle_error.shape[:-4], 1, 1, 1, 1)
-    return (cycle_error <= thresholds).to(cycle_error.dtype)
+    batch_shape = cycle_error.shape[-4:]
+    if ties == "soft":
+        weights = 1 - cycle_error.detach()
+        batches = weights.float().reshape(-1, batch_shape.numel())
+        thresholds = torch.quantile(batches, 1 - keep, dim=1).reshape(*cycle_error.shape[:-4], 1, 1, 1, 1)
+        ones, zeros = torch.ones_like(weights), torch.zeros_like(weights)
+        return torch.where(weights > thresholds, ones, torch.where(weights < thresholds, zeros, weights))
+    if ties == "keep":
+        batches = cycle_error.detach().float().reshape(-1, batch_shape.numel())
+        thresholds = torch.quantile(batches, keep, dim=1).reshape(*cycle_error.shape[:-4], 1, 1, 1, 1)
+        return (cycle_error <= thresholds).to(cycle_error.dtype)
+    raise ValueError(f"ties: expected 'keep' or 'soft', got {ties!r}")
 
 
 def cycle_error(

@@ -179,7 +179,7 @@ def _tcdepth_maps(warped: WarpedScales, n: int, cfg: LossConfig, T_to_centre: to
     teacher_depth = static = None
     if full_teacher_depth is not None:
         teacher_depth = downsample_area(full_teacher_depth, warped.views.target.shape[-2:]).repeat(n, 1, 1, 1)
-        static = motion_mask(centre_depth, teacher_depth, cfg.motion_ratio)
+        static = motion_mask(centre_depth, teacher_depth, cfg.motion_ratio, cfg.motion_mask_form)
     geometric_mask = warped.mask if static is None else warped.mask * static
     consistency, cycles = geometric_maps(warped, n, T_to_centre, cfg) if cfg.use_geometric else (None, None)
     return _ScaleMaps(warped.reprojection, warped.mask, centre_depth, static, teacher_depth, geometric_mask,

@@ -110,7 +110,10 @@ def warp_scales(inputs: dict, disps: list[torch.Tensor], group: tuple[int, ...],
     reprojection = reprojection_terms(warped.unflatten(0, sources.shape[:2]), views.target, cfg.ssim_weight,
                                       cfg.source_reduction)
     identity = views.identity.repeat(n, 1, 1, 1)
-    mask = automask(reprojection, identity) if cfg.use_automask else torch.ones_like(reprojection)
+    if cfg.use_automask:
+        mask = automask(reprojection, identity, cfg.automask_noise, cfg.automask_ties)
+    else:
+        mask = torch.ones_like(reprojection)
     return WarpedScales(views, depth, pix, depth_in_source, reprojection, mask)
 
 
@@ -132,4 +135,4 @@ def geometric_maps(warped: WarpedScales, n: int, T_to_centre: torch.Tensor | Non
         return consistency, None
     errors = cycle_error(views.target, source_depth, pix, views.K, views.inv_K, T_to_centre.repeat(1, n, 1, 1),
                          cfg.ssim_weight, cfg.align_corners)
-    return consistency, cycle_mask(errors.unflatten(1, (n, -1)), cfg.cycle_keep).flatten(1, 2)
+    return consistency, cycle_mask(errors.unflatten(1, (n, -1)), cfg.cycle_keep, cfg.cycle_mask_ties).flatten(1, 2)

@@ -99,16 +99,26 @@ def reprojection_terms(
     raise ValueError(f"reduction: expected 'min' or 'mean', got {reduction!r}")
 
 
-def automask(reprojection: torch.Tensor, identity: torch.Tensor, tie_noise: float = 1e-5) -> torch.Tensor:
+def automask(reprojection: torch.Tensor, identity: torch.Tensor, tie_noise: float = 1e-5,
+             ties: str = "identity") -> torch.Tensor:
     """Monodepth2 auto-mask: 1 where warping beats the unwarped sources, ``r < r_id + N(0,1) * tie_noise``.
+
+    The noise is one ``randn`` draw of ``identity``'s shape (for a pass of scales stacked on the batch axis, the
+    same numbers as one draw per scale in scale order); none with ``tie_noise=0``. ``ties="reprojection"`` keeps a
+    pixel whose errors are exactly equal (``r <= r_id + noise``, the reference's argmin over ``(r, r_id)``);
+    ``"identity"`` drops it.
 
     Args:
         reprojection, identity: ``[B,1,H,W]``.
     Returns:
         ``[B,1,H,W]`` of 0/1, detached.
     """
-    noisy_identity = identity + torch.randn_like(identity) * tie_noise
-    return (reprojection.detach() < noisy_identity.detach()).to(reprojection.dtype)
+    noisy_identity = identity + torch.randn_like(identity) * tie_noise if tie_noise > 0 else identity
+    if ties == "reprojection":
+        return (reprojection.detach() <= noisy_identity.detach()).to(reprojection.dtype)
+    if ties == "identity":
+        return (reprojection.detach() < noisy_identity.detach()).to(reprojection.dtype)
+    raise ValueError(f"ties: expected 'identity' or 'reprojection', got {ties!r}")
 
 
 def photometric_term(

@@ -46,7 +46,7 @@ DRN_ALIASES = ((re.compile(r"^conv\.0\.(.*)$"), r"encoder.conv1.\1"),
                (re.compile(r"^degrid\.(\d)\.(.*)$"), lambda m: f"encoder.layer{int(m[1]) + 5}.{m[2]}"))
 TEMPORAL_ALIASES = ((re.compile(r"^(module\.\d+\.temp_attn)\.f_query\.(.*)$"), r"\1.f_key.\2"),)
 REFERENCE_BINS = "ref_disp"
-BINS = re.compile(r"^ref_disp$")  # fixed bins, checked by _check_bins
+BINS = re.compile(f"^{REFERENCE_BINS}$")  # fixed bins, checked by _check_bins instead of loaded
 # Read into the config (ModelConfig.sigma), not loaded as parameters.
 SIGMA = re.compile(r"^module\.\d+\.spatial_attn\.sigma_3d$")
 
@@ -137,25 +137,41 @@ def import_official(folder: str | Path, format: str = "auto") -> OfficialModel: 
     depth_net = build_model(cfg)
     problems: list[str] = []
     if format == TCDEPTH_OFFICIAL:
-        mapping = {"encoder": ("encoder.", _encoder_key), "depth": ("decoder.", _decoder_key(4, reversed_heads=False)),
-                   "ref_depth": ("reference_decoder.", _reference_key), "spa_temp": ("st_module.", _attention_key)}
         problems += _check_bins(depth_net, tensors["ref_depth"])
-        aliases = {"encoder": DRN_ALIASES, "spa_temp": TEMPORAL_ALIASES}
-    else:
-        mapping = {"encoder": ("encoder.", _encoder_key), "depth": ("decoder.", _decoder_key(5, reversed_heads=True))}
-        aliases = {}
+    mapping, aliases = _depth_mapping(format)
     problems += _load(depth_net, mapping, tensors, aliases, ignored={"spa_temp": SIGMA, "ref_depth": BINS})
     pose_net = None
     if all(pose_present):
         pose_net = build_pose_net(cfg)
-        problems += _load(pose_net, {"pose_encoder": ("encoder.", _encoder_key), "pose": ("decoder.", _pose_key)},
-                          tensors, {}, ignored={})
+        problems += _load(pose_net, POSE_MAPPING, tensors, {}, ignored={})
     if problems:
         raise ValueError(f"{folder}: the {format} checkpoint does not fit: " + "; ".join(problems))
     depth_net.eval()
     if pose_net is not None:
         pose_net.eval()
     return OfficialModel(depth_net, pose_net, cfg, height, width, format, str(folder))
+
+
+def official_parameter_names(module: nn.Module, format: str) -> dict[str, str]:  # noqa: A002 - the CLI's name
+    """Where each parameter of an imported network comes from: tcdepth parameter name -> ``"<file>.pth:<key>"``,
+    the official key it is loaded from (keys that alias it, e.g. the DRN stem's ``conv.0.*``, are not listed).
+
+    Args:
+        module: a depth network of ``format`` (:data:`TCDEPTH_OFFICIAL` or :data:`MONODEPTH2`) or a ``PoseNet``.
+    """
+    mapping = POSE_MAPPING if isinstance(module, PoseNet) else _depth_mapping(format)[0]
+    return {key: f"{stem}.pth:{official_key(key.removeprefix(prefix))}" for key, _ in module.named_parameters()
+            for stem, (prefix, official_key) in mapping.items() if key.startswith(prefix)}
+
+
+def _depth_mapping(format: str) -> tuple[dict, dict]:  # noqa: A002
+    """The depth network's files: stem -> (tcdepth key prefix, tcdepth key without the prefix -> official key), and
+    stem -> the alias patterns of that file."""
+    if format == TCDEPTH_OFFICIAL:
+        mapping = {"encoder": ("encoder.", _encoder_key), "depth": ("decoder.", _decoder_key(4, reversed_heads=False)),
+                   "ref_depth": ("reference_decoder.", _reference_key), "spa_temp": ("st_module.", _attention_key)}
+        return mapping, {"encoder": DRN_ALIASES, "spa_temp": TEMPORAL_ALIASES}
+    return {"encoder": ("encoder.", _encoder_key), "depth": ("decoder.", _decoder_key(5, reversed_heads=True))}, {}
 
 
 def _input_size(path: Path, state: dict) -> tuple[int, int]:
@@ -235,6 +251,9 @@ POSE_LAYERS = {"squeeze": "net.0", "pose.0": "net.1", "pose.2": "net.2", "pose.4
 def _pose_key(key: str) -> str:
     layer, parameter = key.rsplit(".", 1)
     return f"{POSE_LAYERS[layer]}.{parameter}"
+
+
+POSE_MAPPING = {"pose_encoder": ("encoder.", _encoder_key), "pose": ("decoder.", _pose_key)}
 
 
 def _load(module: nn.Module, mapping: dict[str, tuple[str, Callable[[str], str]]],

@@ -13,8 +13,10 @@ import torch
 from tcdepth.experiment import ExperimentConfig
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
 from tcdepth.losses import monodepth2_loss, tcdepth_loss
-from tcdepth.models import build_model, build_pose_net, load_state_exactly
+from tcdepth.models import build_model, build_pose_net, import_official, load_state_exactly
 from tcdepth.runs import load_depth_network, load_trained_model
+
+OFFICIAL_ENCODER = "encoder.pth"  # what marks an official checkpoint folder
 
 
 class NonFiniteLossError(RuntimeError):
@@ -57,20 +59,39 @@ class DepthModule(L.LightningModule):
         if self.cfg.model.architecture != "tcdepth" or teacher_cfg.mode == "none":
             return None, None
         if teacher_cfg.mode == "checkpoint":
-            teacher, model_cfg = load_depth_network(teacher_cfg.path)
-            if model_cfg.architecture != "monodepth2":
-                raise ValueError(f"train.teacher.path {teacher_cfg.path}: expected Monodepth2 weights, got "
-                                 f"architecture {model_cfg.architecture!r}")
+            teacher, model_cfg = self._load_teacher(0)
             teacher.requires_grad_(False)
-            return teacher.eval(), model_cfg
+            return teacher.train(teacher_cfg.batch_statistics), model_cfg
         model_cfg = replace(self.cfg.model, architecture="monodepth2", encoder="resnet18", pretrained=None,
-                            upsample_mode="nearest")
+                            upsample_mode=teacher_cfg.upsample_mode or "nearest")
         return build_model(model_cfg), model_cfg
+
+    def _load_teacher(self, epoch: int):
+        """The checkpoint teacher's network for epoch ``epoch`` and its ModelConfig, with the configured
+        upsampling: from a tcdepth run directory or weights file, or an official Monodepth2 checkpoint folder
+        (``encoder.pth``, ``depth.pth``; :func:`tcdepth.models.import_official`)."""
+        teacher_cfg = self.cfg.train.teacher
+        path = teacher_cfg.path_at(epoch)
+        if path.is_dir() and (path / OFFICIAL_ENCODER).is_file():
+            imported = import_official(path)
+            teacher, model_cfg = imported.depth_net, imported.model
+        else:
+            teacher, model_cfg = load_depth_network(path)
+        if model_cfg.architecture != "monodepth2":
+            raise ValueError(f"train.teacher.path {path}: expected Monodepth2 weights, got architecture "
+                             f"{model_cfg.architecture!r}")
+        if teacher_cfg.upsample_mode not in (None, model_cfg.upsample_mode):
+            model_cfg = replace(model_cfg, upsample_mode=teacher_cfg.upsample_mode)
+            resampled = build_model(model_cfg)
+            resampled.load_state_dict(teacher.state_dict())
+            teacher = resampled
+        return teacher, model_cfg
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if self.teacher is not None and self.cfg.train.teacher.mode == "checkpoint":
-            self.teacher.eval()  # a frozen teacher always runs with its running statistics
+        teacher_cfg = self.cfg.train.teacher
+        if self.teacher is not None and teacher_cfg.mode == "checkpoint" and not teacher_cfg.batch_statistics:
+            self.teacher.eval()  # a frozen teacher runs with its running statistics unless configured otherwise
         return self
 
     # ----------------------------------------------------------------------------------------------- checkpoints
@@ -88,6 +109,12 @@ class DepthModule(L.LightningModule):
         teacher = self.state_dict()
         for key in self._frozen_teacher_keys():
             checkpoint["state_dict"].setdefault(key, teacher[key])
+
+    def on_train_epoch_start(self) -> None:
+        """Reload a per-epoch teacher (``train.teacher.path`` with ``{epoch}``) for the epochs that use it."""
+        if (self.teacher is not None and self.cfg.train.teacher.per_epoch
+                and self.cfg.loss.motion_active(self.current_epoch)):
+            self.teacher.load_state_dict(self._load_teacher(self.current_epoch)[0].state_dict())
 
     def configure_optimizers(self):
         params = [p for name, p in self.named_parameters() if p.requires_grad and not name.startswith("teacher.")]
