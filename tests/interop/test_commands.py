@@ -7,12 +7,12 @@ seconds on a CPU."""
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from evaluation.test_evaluate_cli import finite_numbers
 from PIL import Image
 
 from tcdepth.cli.main import main
@@ -42,14 +42,6 @@ def synthetic(tmp_path_factory):
     write_dataset(SynthConfig(frames=FRAMES, width=WIDTH, height=HEIGHT, flow_range=2), root, sequences=1, seed=3,
                   layout="native")
     return root
-
-
-def finite_numbers(tree) -> bool:
-    if isinstance(tree, dict):
-        return all(finite_numbers(v) for v in tree.values())
-    if isinstance(tree, list):
-        return all(finite_numbers(v) for v in tree)
-    return not isinstance(tree, float) or math.isfinite(tree)
 
 
 def test_predict(small_runs, tmp_path, arrays):
