@@ -3,6 +3,7 @@ folders rebuilt from it, and the run directories `tcdepth import-weights` writes
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ from . import official_fixture
 @pytest.fixture(scope="session")
 def fixture_dir() -> Path:
     path = official_fixture.locate()
+    if path is None and os.environ.get(official_fixture.ENV):
+        pytest.skip(f"official conformance fixture not found: ${official_fixture.ENV}="
+                    f"{os.environ[official_fixture.ENV]} has no manifest.json")
     if path is None:
         pytest.skip(f"official conformance fixture not found (set ${official_fixture.ENV} or place it in "
                     f"{official_fixture.RELATIVE} in a parent folder of the repository)")
