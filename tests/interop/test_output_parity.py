@@ -86,7 +86,7 @@ def test_tcdepth_spatial_attention_and_distances(tc_outputs, arrays):
     close("tc_eval_spatial_attn_colsum", kernel.sum(dim=1), arrays["tc_eval_spatial_attn_colsum"])
     close("tc_eval_spatial_attn_rowsum", kernel.sum(dim=2), arrays["tc_eval_spatial_attn_rowsum"])
     sigma = model.model_config.block_sigmas()[-1]
-    distance = -2.0 * sigma * torch.log(kernel[:, query])
+    distance = (-2.0 * sigma * torch.log(kernel[:, query])).numpy()
     reference = arrays["tc_eval_distance_f0_rows"]
     close("tc_eval_distance_f0_rows", distance / reference.max(axis=-1, keepdims=True),
           reference / reference.max(axis=-1, keepdims=True), rtol=0.0, atol=1e-4)
