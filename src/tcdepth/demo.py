@@ -337,6 +337,56 @@ class Demo:
         plot_attention(frames, attention["spatial"][0].numpy(), attention["temporal"][0].numpy(), grid,
                        attention_queries(grid, moving), path)
 
+    def test_frames_with_gt(self):
+        """The held-out frames the evaluation scores (the test split) and their frame source."""
+        from tcdepth.data.synthetic import SyntheticFrames
+
+        store = SyntheticFrames(self.s.data_dir)
+        return store, store.read_split(self.layout.split("test"))
+
+    def constant_map_level(self) -> float:
+        """abs_rel of a constant depth map on the held-out frames by the evaluation's protocol (median scaling
+        makes the constant irrelevant): the level below which a model has learned something about the scene."""
+        from tcdepth.evaluation.eigen import evaluate_eigen
+
+        store, items = self.test_frames_with_gt()
+        gts = [store.gt_depth(item) for item in items]
+        return evaluate_eigen(gts, [np.ones_like(gt) for gt in gts]).mean["abs_rel"]
+
+    def depth_comparison(self, path: Path, count: int = 4) -> None:
+        """For ``count`` held-out frames: the frame, the ground truth and both models' depth, as inverse depth on
+        one colour scale; each prediction is median-scaled to the ground truth as the evaluation does, so the
+        colours compare like the abs_rel column (black: no ground truth, i.e. sky)."""
+        from tcdepth.evaluation.predict import DepthPredictor
+        from tcdepth.metrics import EigenOptions, crop_mask, resize_bilinear
+        from tcdepth.runs import load_trained_model
+        from tcdepth.visualize import colorize, contact_sheet, save_png
+
+        store, items = self.test_frames_with_gt()
+        picks = [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
+        predictors = {}
+        for name, run in (("Monodepth2", self.baseline_run), ("TC-Depth", self.tcdepth_run)):
+            model = load_trained_model(run.path)
+            predictors[name] = DepthPredictor(model.depth_net, model.model_config.min_depth,
+                                              model.model_config.max_depth, model.height, model.width)
+        options = EigenOptions()
+        rows, gt_inverse = [], []
+        for item in picks:
+            gt = store.gt_depth(item)
+            valid = (gt > options.min_depth) & (gt < options.max_depth)
+            scored = valid & crop_mask(*gt.shape, options.crop)
+            inverse = {"ground truth": np.where(valid, 1.0 / np.where(valid, gt, 1.0), np.nan)}
+            for name, predictor in predictors.items():
+                depth = 1.0 / resize_bilinear(predictor.predict(store, item).disp, *gt.shape)
+                inverse[name] = np.median(depth[scored]) / (np.median(gt[scored]) * depth)
+            gt_inverse.append(inverse["ground truth"][valid])
+            rows.append(inverse)
+        vmax = float(np.percentile(np.concatenate(gt_inverse), 95))
+        sheet = [[np.asarray(store.load_image(item).convert("RGB"))]
+                 + [colorize(maps[name], vmin=0.0, vmax=vmax) for name in maps]
+                 for item, maps in zip(picks, rows, strict=True)]
+        save_png(path, contact_sheet(sheet, ["held-out frame", *rows[0]]))
+
     def point_cloud_figure(self, path: Path) -> None:
         from tcdepth.reporting.figures import plot_point_cloud, read_ply
 
@@ -347,6 +397,8 @@ class Demo:
         self.print(f"\n=== [{STEP_COUNT}/{STEP_COUNT}] Write the report (figures, table, page)")
         start = time.perf_counter()
         self.contact_sheet(assets / "contact_sheet.png")
+        self.depth_comparison(assets / "depth_comparison.png")
+        constant = self.constant_map_level()
         self.point_cloud_figure(assets / "point_cloud.png")
         self.attention_figure(assets / "attention.png")
         rows = [load_result(run.evaluation_dir / "metrics.json") for run in (self.baseline_run, self.tcdepth_run)]
@@ -367,7 +419,8 @@ class Demo:
                           f"{s.frames - 2} test frames",
         }
         report = DemoReport(rows=rows, runs={"Monodepth2": self.baseline_run.path, "TC-Depth": self.tcdepth_run.path},
-                            curves=assets / "curves.png", contact_sheet=assets / "contact_sheet.png",
+                            curves=assets / "curves.png", depth_comparison=assets / "depth_comparison.png",
+                            constant_abs_rel=constant, contact_sheet=assets / "contact_sheet.png",
                             point_cloud=assets / "point_cloud.png",
                             attention=assets / "attention.png", video=s.predict_dir / ClipWriter.VIDEO,
                             steps=self.steps, settings=settings,
@@ -380,6 +433,7 @@ class Demo:
         write_report(report, s.report_path)
         self.print(f"--- report: done in {format_duration(time.perf_counter() - start)}")
         self.print("\n" + results_markdown(rows))
+        self.print(f"A constant depth map scores abs_rel {constant:.4f} on the same held-out frames (same protocol).")
         return s.report_path
 
     # ------------------------------------------------------------------------------------------------ the job
