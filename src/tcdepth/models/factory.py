@@ -9,6 +9,7 @@ from tcdepth.models.config import SHIPPED_WEIGHTS, ModelConfig
 from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
 from tcdepth.models.drn import drn_c_26, drn_d_54
 from tcdepth.models.efficientnet import (
+    LITE0_BLOCKS,
     MONODEPTH2_SKIP_BLOCKS,
     TINY_BLOCKS,
     EfficientNetLite0Encoder,
@@ -35,7 +36,10 @@ def build_context_encoder(cfg: ModelConfig) -> nn.Module:
     else:
         encoder = ResNetContextEncoder(int(cfg.encoder.removeprefix("resnet")))
     if cfg.pretrained is not None:
-        load_pretrained(encoder.resnet if isinstance(encoder, ResNetContextEncoder) else encoder, pretrained_path(cfg))
+        # the blocks the tiny Lite0 encoder does not build
+        unbuilt = tuple(f"_blocks.{i}." for i in range(len(getattr(encoder, "_blocks", ())), LITE0_BLOCKS))
+        load_pretrained(encoder.resnet if isinstance(encoder, ResNetContextEncoder) else encoder, pretrained_path(cfg),
+                        unbuilt if isinstance(encoder, EfficientNetLite0Encoder) else ())
     return encoder
 
 
