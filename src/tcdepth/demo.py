@@ -89,8 +89,9 @@ class DemoSettings:
         return self.sequence_names()[-1]
 
     def train_overrides(self, epochs: int) -> list[str]:
-        return [f"data.path={self.data_dir}", f"data.height={self.height}", f"data.width={self.width}",
-                f"train.out_dir={self.runs_dir}", f"train.epochs={epochs}",
+        """The demo's data, output folder and epochs; the network size is the configs' own (the frames are
+        rendered at ``height x width`` and resized to it)."""
+        return [f"data.path={self.data_dir}", f"train.out_dir={self.runs_dir}", f"train.epochs={epochs}",
                 f"train.milestones=[{max(1, round(0.75 * epochs))}]"]
 
 
@@ -323,17 +324,18 @@ class Demo:
         from tcdepth.reporting.figures import attention_queries, plot_attention
 
         sequence, centre = self.s.test_sequence, self.s.frames // 2
-        size = (self.s.width, self.s.height)
+        height, width = self.tcdepth_run.network_size()
+        size = (width, height)
         frames = np.stack([np.asarray(Image.open(self.layout.rgb(sequence, centre + k)).convert("RGB").resize(
             size, Image.LANCZOS)) for k in (0, -1, 1)])
         moving_path = self.layout.moving(sequence, centre)
         moving = np.asarray(Image.open(moving_path)) > 0 if moving_path.is_file() else None
         model, _ = self.tcdepth_run.load_depth_net()
-        K = load_intrinsics(self.test_intrinsics).K_for(self.s.height, self.s.width).float()
+        K = load_intrinsics(self.test_intrinsics).K_for(height, width).float()
         batch = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255.0).unsqueeze(0)
         with torch.no_grad():
             attention = model.eval()(batch, K.unsqueeze(0), return_attention=True)["attention"]
-        grid = (self.s.height // 8, self.s.width // 8)
+        grid = (height // 8, width // 8)
         plot_attention(frames, attention["spatial"][0].numpy(), attention["temporal"][0].numpy(), grid,
                        attention_queries(grid, moving), path)
 
