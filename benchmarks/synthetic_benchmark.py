@@ -13,6 +13,16 @@ Each run directory receives ``run_info.json`` (device, steps, wall time of the t
 docs/results.md. Variants are trained in the order given and the driver stops starting new ones once
 ``--time-budget`` seconds have passed, so a bounded session still returns complete rows. Every step is a ``tcdepth``
 command, printed before it runs.
+
+``--demo-budget`` trains and evaluates at the budget of ``tcdepth demo`` instead: its data (rendered into
+``OUT/demo/data`` as the demo renders it), its configs and epochs, its evaluation (held-out test sequence, Eigen with
+the Garg crop, TCM 3/5/7); ``--steps``, ``--batch``, the sizes and the sequence counts then do not apply.
+``--seeds N`` trains the baseline and TC-Depth with ``train.seed`` 0..N-1 (runs ``<name>_seed<k>`` for k > 0; TC-Depth
+of seed k has the baseline of seed k as teacher) and the ablations with seed 0; ``tcdepth results`` then adds the
+mean and spread over the seeds:
+
+    python benchmarks/synthetic_benchmark.py OUT --demo-budget --seeds 3
+    tcdepth results OUT/eval/*
 """
 
 from __future__ import annotations
@@ -85,11 +95,35 @@ def train_run(config: Path, name: str, overrides: list[str], out: Path) -> Run:
     return run
 
 
-def evaluate(run: Run, test_root: Path, split: Path, out: Path, args) -> None:
+def evaluate(run: Run, test_root: Path, split: Path | None, out: Path, args) -> None:
+    """Eigen and TCM 3/5/7 on ``split`` (no crop), or with ``split=None`` on the data's test split by the demo's
+    protocol (Garg crop)."""
     target = out / "eval" / run.path.name
     if not (target / "metrics.json").is_file():
-        tcdepth("evaluate", run.path, "--data", "synthetic", "--data-path", test_root, "--split-file", split,
-                "--tcm", 3, 5, 7, "--crop", "none", "--device", args.device, "--out", target)
+        protocol = ["--crop", "none", "--split-file", split] if split is not None else []
+        tcdepth("evaluate", run.path, "--data", "synthetic", "--data-path", test_root, *protocol, "--tcm", 3, 5, 7,
+                "--device", args.device, "--out", target)
+
+
+def seeded(name: str, seed: int) -> str:
+    """Run name of ``seed`` (``tcdepth results`` groups ``<name>_seed<k>`` with ``<name>``)."""
+    return name if seed == 0 else f"{name}_seed{seed}"
+
+
+def demo_budget(out: Path) -> tuple[Path, list[str], list[str]]:
+    """The demo's data (rendered when missing) and its training overrides for the baseline and TC-Depth."""
+    from tcdepth.demo import Demo, DemoSettings
+
+    settings = DemoSettings(out_dir=out / "demo", config_dir=CONFIGS)
+    demo = Demo(settings)
+    if not demo.data_complete():
+        print(f"$ {demo.data_command()}", flush=True)
+        demo.make_data()
+
+    def overrides(epochs: int) -> list[str]:  # the runs go to OUT/runs (train_run), not to the demo's folder
+        return [o for o in settings.train_overrides(epochs) if not o.startswith("train.out_dir=")]
+
+    return settings.data_dir, overrides(settings.baseline_epochs), overrides(settings.tcdepth_epochs)
 
 
 def main(argv=None) -> None:
@@ -108,19 +142,32 @@ def main(argv=None) -> None:
     parser.add_argument("--loader-workers", type=int, default=4)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--time-budget", type=float, default=float("inf"),
-                        help="seconds after which no new variant is started")
+                        help="seconds after which no new run is started")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds of the baseline and of TC-Depth")
+    parser.add_argument("--demo-budget", action="store_true",
+                        help="the data, configs, epochs and evaluation of `tcdepth demo` (see above)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    train_root, test_root, split = make_data(args.out, args)
-    overrides = schedule(train_root, args)
-    baseline = train_run(CONFIGS / "synthetic_tiny_monodepth2.yaml", "monodepth2", overrides, args.out)
-    evaluate(baseline, test_root, split, args.out, args)
-    teacher = [f"train.teacher.path={baseline.path}"]
-    for variant in args.variants:
+    if args.demo_budget:
+        test_root, baseline_overrides, tcdepth_overrides = demo_budget(args.out)
+        split = None
+    else:
+        train_root, test_root, split = make_data(args.out, args)
+        baseline_overrides = tcdepth_overrides = schedule(train_root, args)
+    runs = []  # (config, name, overrides), in training order
+    for seed in range(args.seeds):
+        baseline = seeded("monodepth2", seed)
+        runs.append(("synthetic_tiny_monodepth2.yaml", baseline, baseline_overrides + [f"train.seed={seed}"]))
+        teacher = [f"train.teacher.path={args.out / 'runs' / baseline}", f"train.seed={seed}"]
+        runs.append(("synthetic_tiny.yaml", seeded("tcdepth", seed), tcdepth_overrides + teacher))
+    teacher = [f"train.teacher.path={args.out / 'runs' / 'monodepth2'}"]
+    runs += [("synthetic_tiny.yaml", variant, tcdepth_overrides + teacher + VARIANTS[variant])
+             for variant in args.variants if variant != "tcdepth"]
+    for config, name, overrides in runs:
         if time.perf_counter() - start > args.time_budget:
-            print(f"time budget of {args.time_budget:.0f} s reached: {variant} and later variants not run")
+            print(f"time budget of {args.time_budget:.0f} s reached: {name} and later runs not trained")
             break
-        run = train_run(CONFIGS / "synthetic_tiny.yaml", variant, overrides + teacher + VARIANTS[variant], args.out)
+        run = train_run(CONFIGS / config, name, overrides, args.out)
         evaluate(run, test_root, split, args.out, args)
     print(f"done in {time.perf_counter() - start:.0f} s; evaluations in {args.out / 'eval'}")
 

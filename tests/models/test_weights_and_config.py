@@ -148,3 +148,31 @@ def test_info_counts_the_spatial_temporal_module_as_the_closed_form(capsys):
     temporal = 3 * (2 * n * c * r) * 2 + 6 * (2 * n * n * r) * 2 + 6 * (2 * n * r * c) + 3 * (2 * n * 2 * c * c)
     gflops = {c["name"]: c["gflops"] for c in report["components"]}
     assert gflops["st_module"] == pytest.approx(3 * (spatial + temporal) / 1e9, abs=1e-3)
+
+
+def test_shipped_weights_initialise_the_lite0_monodepth2_completely():
+    # Monodepth2 on EfficientNet-Lite0: five features at 1/2 .. 1/32, every ImageNet tensor loaded.
+    model = build_model(ModelConfig(architecture="monodepth2", encoder="efficientnet_lite0", pretrained="shipped"))
+    reference = EfficientNetLite0Encoder(output_stride=32)
+    report = load_pretrained(reference, shipped_lite0_weights())
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(model.encoder.state_dict()[key], value, msg=key)
+    assert not report.missing
+    image = torch.rand(1, 3, 64, 96)
+    features = model.eval().encoder(image)
+    assert [f.shape[-1] for f in features] == [48, 24, 12, 6, 3]
+    assert [f.shape[1] for f in features] == list(model.encoder.num_ch_enc) == [16, 24, 40, 112, 320]
+    assert [d.shape[-2:] for d in model(image)["disp"]] == [(64, 96), (32, 48), (16, 24), (8, 12)]
+
+
+def test_tiny_lite0_encoder_is_the_first_five_stages_of_lite0():
+    # The truncated TC-Depth encoder's context is block 10 of the full (output stride 8) ImageNet Lite0.
+    tiny = build_model(ModelConfig(encoder="efficientnet_lite0_tiny", pretrained="shipped")).encoder.eval()
+    full = EfficientNetLite0Encoder(skip_blocks=(0, 2, 4, 10)).eval()
+    report = load_pretrained(full, shipped_lite0_weights())
+    assert not report.missing and len(tiny._blocks) == 11 and tiny.num_ch_ctx == 112
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        ours, reference = tiny(image), full(image)
+    for a, b in zip(ours, reference[:4], strict=True):
+        torch.testing.assert_close(a, b)

@@ -85,12 +85,13 @@ def page(tmp_path):
     out = tmp_path / "out"
     assets = out / "assets"
     image = np.zeros((8, 16, 3), np.uint8)
-    for name in ("contact_sheet", "point_cloud", "attention"):
+    for name in ("depth_comparison", "contact_sheet", "point_cloud", "attention"):
         save_png(assets / f"{name}.png", image)
     (tmp_path / "predict").mkdir()
     (tmp_path / "predict" / "depth_video.mp4").write_bytes(b"not decoded by the test")
     report = DemoReport(rows=[load_result(runs[a] / "evaluation" / "metrics.json") for a in METRICS],
                         runs={a: runs[a] for a in METRICS}, curves=assets / "curves.png",
+                        depth_comparison=assets / "depth_comparison.png", constant_abs_rel=0.5951,
                         contact_sheet=assets / "contact_sheet.png", point_cloud=assets / "point_cloud.png",
                         attention=assets / "attention.png", video=tmp_path / "predict" / "depth_video.mp4",
                         steps=[ReportStep("Evaluate", "tcdepth evaluate run --data synthetic", 12.0),
@@ -104,7 +105,7 @@ def page(tmp_path):
 
 def test_every_image_and_video_source_exists(page):
     path, parser = page
-    assert len(parser.sources) == 5  # curves, video, contact sheet, point cloud, attention
+    assert len(parser.sources) == 6  # depth comparison, curves, video, contact sheet, point cloud, attention
     for src in parser.sources:
         assert (path.parent / src).is_file(), src
     assert (path.parent / "assets" / "curves.png").stat().st_size > 1000
@@ -121,6 +122,12 @@ def test_table_numbers_equal_metrics_json(page):
         assert [float(c) for c in row[1:8]] == pytest.approx(expected, abs=5e-5)
         assert row[8:] == ["cpu (2 cores, x86_64)", "64x224", "20", "1m35s"]
     assert rows[0][0] == "Monodepth2 (fake_monodepth2)" and rows[1][0] == "TC-Depth (fake_tcdepth)"
+
+
+def test_constant_map_level_is_shown_beside_the_table(page):
+    path, _ = page
+    text = path.read_text()
+    assert text.index('id="metrics"') < text.index("constant depth map scores abs_rel 0.5951") < text.index("<img")
 
 
 def test_commands_are_escaped(page):

@@ -76,3 +76,21 @@ def test_an_evaluation_folder_outside_its_run_finds_the_run_through_its_source(e
 def test_a_folder_without_outputs_is_named_in_the_error(evaluated, tmp_path, capsys):
     assert main(["results", str(tmp_path)]) == 1
     assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_seed_summary_gives_mean_and_sample_spread_per_method():
+    from pathlib import Path
+
+    from tcdepth.reporting import ResultRow, seed_summary_markdown
+
+    def row(method, abs_rel):
+        return ResultRow(method, Path("."), {"abs_rel": abs_rel, "sq_rel": 1.0, "rmse": 2.0, "a1": 0.5},
+                         {3: 0.1}, None, None, None, None)
+
+    rows = [row("TC-Depth (tcdepth)", 0.2), row("Monodepth2 (md2)", 0.4), row("TC-Depth (tcdepth_seed1)", 0.3),
+            row("TC-Depth (tcdepth_seed2)", 0.4)]
+    header, *body = table_rows(seed_summary_markdown(rows))
+    assert header[:3] == ["method", "seeds", "abs_rel"]
+    assert body[0][:3] == ["TC-Depth (tcdepth)", "3", "0.3000 ± 0.1000"]  # std of 0.2, 0.3, 0.4 with n - 1
+    assert body[1][:4] == ["Monodepth2 (md2)", "1", "0.4000 ± 0.0000", "1.0000 ± 0.0000"]
+    assert body[0][-1] == "nan ± nan"  # TCM-7 was not evaluated

@@ -7,8 +7,9 @@ from typing import Literal
 
 from tcdepth.config import ConfigError
 
-ENCODERS = ("drn_c_26", "drn_d_54", "drn_tiny", "resnet18", "resnet50", "efficientnet_lite0")
-MONODEPTH2_ENCODERS = ("resnet18", "resnet50")
+ENCODERS = ("drn_c_26", "drn_d_54", "drn_tiny", "resnet18", "resnet50", "efficientnet_lite0", "efficientnet_lite0_tiny")
+LITE0_ENCODERS = ("efficientnet_lite0", "efficientnet_lite0_tiny")
+MONODEPTH2_ENCODERS = ("resnet18", "resnet50", "efficientnet_lite0")
 POSE_ENCODERS = ("resnet18", "resnet50", "efficientnet_lite0")
 SHIPPED_WEIGHTS = "shipped"
 
@@ -19,11 +20,13 @@ class ModelConfig:
 
     Attributes:
         architecture: ``"tcdepth"`` (3-frame model with spatial-temporal attention) or ``"monodepth2"``
-            (single-frame baseline / motion-loss teacher; ResNet encoders only).
-        encoder: depth encoder; ``drn_tiny`` is DRN-C-26 with every width scaled by ``tiny_width``.
+            (single-frame baseline / motion-loss teacher; ResNet or EfficientNet-Lite0 encoder).
+        encoder: depth encoder; ``drn_tiny`` is DRN-C-26 with every width scaled by ``tiny_width``;
+            ``efficientnet_lite0_tiny`` (TC-Depth) is EfficientNet-Lite0 up to its fifth stage (112 channels at 1/8).
         tiny_width: width multiplier of ``drn_tiny`` (0 < w <= 1).
         pretrained: ImageNet checkpoint file for the depth encoder (public fyu/drn or torchvision key names), or
-            ``"shipped"`` for the EfficientNet-Lite0 weights installed with its package; None: random init.
+            ``"shipped"`` for the EfficientNet-Lite0 weights installed with its package (both Lite0 encoders); None:
+            random init.
         pose_encoder: encoder of the pose network on two stacked frames (``resnet18``, ``resnet50`` or
             ``efficientnet_lite0``).
         pose_pretrained: ImageNet checkpoint for the pose encoder (the first convolution's weights are repeated for
@@ -87,7 +90,7 @@ class ModelConfig:
                               f"got {self.encoder!r}")
         if not 0.0 < self.tiny_width <= 1.0:
             raise ConfigError(f"model.tiny_width: expected 0 < w <= 1, got {self.tiny_width}")
-        if self.pretrained == SHIPPED_WEIGHTS and self.encoder != "efficientnet_lite0":
+        if self.pretrained == SHIPPED_WEIGHTS and self.encoder not in LITE0_ENCODERS:
             raise ConfigError(f"model.pretrained: {SHIPPED_WEIGHTS!r} weights exist only for efficientnet_lite0; "
                               f"give a checkpoint file for {self.encoder}")
         if self.pose_encoder not in POSE_ENCODERS:

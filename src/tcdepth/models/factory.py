@@ -8,7 +8,13 @@ from tcdepth.models.attention import SpatialTemporalModule
 from tcdepth.models.config import SHIPPED_WEIGHTS, ModelConfig
 from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
 from tcdepth.models.drn import drn_c_26, drn_d_54
-from tcdepth.models.efficientnet import EfficientNetLite0Encoder, shipped_lite0_weights
+from tcdepth.models.efficientnet import (
+    LITE0_BLOCKS,
+    MONODEPTH2_SKIP_BLOCKS,
+    TINY_BLOCKS,
+    EfficientNetLite0Encoder,
+    shipped_lite0_weights,
+)
 from tcdepth.models.pose import PoseNet
 from tcdepth.models.pretrained import load_pretrained
 from tcdepth.models.resnet import ResNetContextEncoder, ResNetEncoder
@@ -25,20 +31,32 @@ def build_context_encoder(cfg: ModelConfig) -> nn.Module:
         encoder = drn_d_54()
     elif cfg.encoder == "efficientnet_lite0":
         encoder = EfficientNetLite0Encoder()
+    elif cfg.encoder == "efficientnet_lite0_tiny":
+        encoder = EfficientNetLite0Encoder(num_blocks=TINY_BLOCKS)
     else:
         encoder = ResNetContextEncoder(int(cfg.encoder.removeprefix("resnet")))
     if cfg.pretrained is not None:
-        path = shipped_lite0_weights() if cfg.pretrained == SHIPPED_WEIGHTS else cfg.pretrained
-        load_pretrained(encoder.resnet if isinstance(encoder, ResNetContextEncoder) else encoder, path)
+        # the blocks the tiny Lite0 encoder does not build
+        unbuilt = tuple(f"_blocks.{i}." for i in range(len(getattr(encoder, "_blocks", ())), LITE0_BLOCKS))
+        load_pretrained(encoder.resnet if isinstance(encoder, ResNetContextEncoder) else encoder, pretrained_path(cfg),
+                        unbuilt if isinstance(encoder, EfficientNetLite0Encoder) else ())
     return encoder
+
+
+def pretrained_path(cfg: ModelConfig) -> str:
+    """The depth encoder's ImageNet checkpoint: ``cfg.pretrained``, or the installed Lite0 file for ``shipped``."""
+    return str(shipped_lite0_weights()) if cfg.pretrained == SHIPPED_WEIGHTS else cfg.pretrained
 
 
 def build_model(cfg: ModelConfig) -> TCDepth | Monodepth2:
     """The depth network of ``cfg.architecture``."""
     if cfg.architecture == "monodepth2":
-        encoder = ResNetEncoder(int(cfg.encoder.removeprefix("resnet")))
+        if cfg.encoder == "efficientnet_lite0":
+            encoder = EfficientNetLite0Encoder(output_stride=32, skip_blocks=MONODEPTH2_SKIP_BLOCKS)
+        else:
+            encoder = ResNetEncoder(int(cfg.encoder.removeprefix("resnet")))
         if cfg.pretrained is not None:
-            load_pretrained(encoder, cfg.pretrained)
+            load_pretrained(encoder, pretrained_path(cfg))
         return Monodepth2(encoder, DepthDecoder.for_monodepth2(encoder.num_ch_enc, cfg.upsample_mode,
                                                                      cfg.decoder_recompute_stages))
     encoder = build_context_encoder(cfg)

@@ -58,8 +58,9 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
-def load_matching(module: nn.Module, state: dict[str, torch.Tensor]) -> LoadReport:
-    """Copy every tensor of ``state`` whose name and shape match ``module``; report the rest.
+def load_matching(module: nn.Module, state: dict[str, torch.Tensor], ignore: tuple[str, ...] = ()) -> LoadReport:
+    """Copy every tensor of ``state`` whose name and shape match ``module``; report the rest, except the tensors
+    whose names start with one of ``ignore`` (parts of the checkpoint's network that ``module`` leaves out).
 
     A first-layer convolution with 3 input channels (``conv1.weight``, ``_conv_stem.weight``) is adapted to a
     multi-frame stem (``3n`` channels) by repeating it ``n`` times and dividing by ``n`` (Monodepth2's pose encoder
@@ -69,7 +70,7 @@ def load_matching(module: nn.Module, state: dict[str, torch.Tensor]) -> LoadRepo
     report = LoadReport()
     accepted = {}
     for key, value in state.items():
-        if key.startswith(CLASSIFIER_PREFIXES):
+        if key.startswith(CLASSIFIER_PREFIXES + ignore):
             continue
         if key not in own:
             report.unexpected.append(key)
@@ -88,9 +89,10 @@ def load_matching(module: nn.Module, state: dict[str, torch.Tensor]) -> LoadRepo
     return report
 
 
-def load_pretrained(module: nn.Module, path: str | Path) -> LoadReport:
-    """Initialise ``module`` from the checkpoint at ``path``; raise if no tensor matched, log what did not."""
-    report = load_matching(module, read_checkpoint(path))
+def load_pretrained(module: nn.Module, path: str | Path, ignore: tuple[str, ...] = ()) -> LoadReport:
+    """Initialise ``module`` from the checkpoint at ``path``; raise if no tensor matched, log what did not (but the
+    ``ignore`` prefixes, see :func:`load_matching`)."""
+    report = load_matching(module, read_checkpoint(path), ignore)
     if not report.loaded:
         raise ValueError(f"checkpoint {path}: no tensor matches {type(module).__name__} ({report.describe()})")
     level = logging.WARNING if report.missing or report.unexpected or report.mismatched else logging.INFO

@@ -11,7 +11,6 @@ from tcdepth.geometry import KITTI_NORMALIZED_K, check_network_size, normalized_
 from tcdepth.models.attention import SpatialTemporalModule, feature_points
 from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
 from tcdepth.models.layers import select_views
-from tcdepth.models.resnet import ResNetEncoder
 
 NUM_VIEWS = 3
 NUM_SKIPS = 3  # encoder skip features at 1/2, 1/4, 1/8 (every TC-Depth encoder)
@@ -145,11 +144,12 @@ class TCDepth(nn.Module):
 
 
 class Monodepth2(nn.Module):
-    """Single-frame baseline and motion-loss teacher: ResNet encoder + Monodepth2 decoder."""
+    """Single-frame baseline and motion-loss teacher: an encoder of five features (1/2 .. 1/32, widths
+    ``num_ch_enc``: ResNet or EfficientNet-Lite0) + the Monodepth2 decoder."""
 
     num_views = 1  # the centre frame of a sample
 
-    def __init__(self, encoder: ResNetEncoder, decoder: DepthDecoder):
+    def __init__(self, encoder: nn.Module, decoder: DepthDecoder):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder

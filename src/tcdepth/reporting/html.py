@@ -42,6 +42,8 @@ class DemoReport:
     rows: list[ResultRow]
     runs: dict[str, Path]
     curves: Path
+    depth_comparison: Path
+    constant_abs_rel: float
     contact_sheet: Path
     point_cloud: Path
     attention: Path
@@ -75,9 +77,15 @@ def write_report(report: DemoReport, out_path: str | Path) -> Path:
     parts = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>tcdepth demo</title><style>{STYLE}</style>"
              "</head><body><h1>tcdepth demo: TC-Depth vs. the Monodepth2 baseline on synthetic driving video</h1>",
              "<h2>Metrics on the held-out test sequence</h2>", _table(report.rows),
+             f"<p id=\"constant\"><b>A constant depth map scores abs_rel {report.constant_abs_rel:.4f}</b> on the "
+             "same frames with the same protocol: a model below it has learned something about the scene.</p>",
              "<p class=\"note\">Eigen metrics with per-image median scaling (lower is better except a1); TCM-w abs: "
              "mean absolute 3D track error over w-frame windows (lower is more temporally consistent). Numbers are "
              "read from each evaluation's metrics.json.</p>"]
+    parts.append(_figure("Ground truth and both models on held-out frames", report.depth_comparison, out_dir,
+                         "Inverse depth on one colour scale (magma, 0 to the ground truth's 95th percentile); each "
+                         "prediction is median-scaled to the ground truth as in the metrics. Black in the ground "
+                         "truth: no depth (sky)."))
     parts.append(_figure("Loss and validation curves", report.curves, out_dir,
                          f"From each run's {Run.LOGS}/{Run.METRICS}."))
     if report.video is not None:

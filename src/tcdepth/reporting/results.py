@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ ARCHITECTURE_LABELS = {"tcdepth": "TC-Depth", "monodepth2": "Monodepth2"}
 DEPTH_COLUMNS = ("abs_rel", "sq_rel", "rmse", "a1")
 TCM_WINDOWS = (3, 5, 7)
 DIGITS = 4
+# Runs that differ only by their seed are named <name>_seed<k> (benchmarks/synthetic_benchmark.py --seeds).
+SEED_SUFFIX = re.compile(r"_seed\d+(?=\)$)")
 
 
 @dataclass
@@ -110,3 +113,32 @@ def results_markdown(rows: list[ResultRow]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def seed_groups(rows: list[ResultRow]) -> dict[str, list[ResultRow]]:
+    """Rows grouped by method with the ``_seed<k>`` suffix of the run name removed, in order of first appearance."""
+    groups: dict[str, list[ResultRow]] = {}
+    for row in rows:
+        groups.setdefault(SEED_SUFFIX.sub("", row.method), []).append(row)
+    return groups
+
+
+def seed_summary_markdown(rows: list[ResultRow]) -> str:
+    """A markdown table of the mean and the spread (sample standard deviation; 0 for one seed) of every metric over
+    the seeds of each method (:func:`seed_groups`)."""
+    header = ["method", "seeds", *DEPTH_COLUMNS, *(f"TCM-{w} abs" for w in TCM_WINDOWS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for method, group in seed_groups(rows).items():
+        columns = [[r.depth[m] for r in group] for m in DEPTH_COLUMNS]
+        columns += [[r.tcm_abs.get(w, math.nan) for r in group] for w in TCM_WINDOWS]
+        cells = [f"{format_number(mean)} ± {format_number(spread)}" for mean, spread in map(mean_and_spread, columns)]
+        lines.append("| " + " | ".join([method, str(len(group)), *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def mean_and_spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
