@@ -37,8 +37,6 @@ from tcdepth.runs import Run, describe_device
 from tcdepth.training.data_module import DepthDataModule
 from tcdepth.training.module import DepthModule
 
-log = logging.getLogger(__name__)
-
 
 class TrainingInterrupted(RuntimeError):
     """The training stopped on SIGINT or SIGTERM; ``checkpoint`` is where it resumes from (None when it stopped
@@ -150,7 +148,7 @@ class StopSignals(Callback):
         # Inside validation the epoch's own checkpoint is not written yet; resuming reruns that epoch from the one
         # before, which a mid-validation state could not do exactly.
         if isinstance(exception, SIGTERMException) and not trainer.validating:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)
             self.saved = self.path
 
 
@@ -404,7 +402,7 @@ def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool 
     """
     quiet_lightning()
     run = Run.of(cfg)
-    check_output_dir(run.path, "train.out_dir/name:")
+    check_output_dir(run.path, "train.out_dir")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     module = DepthModule(cfg)
     data = DepthDataModule(cfg)
@@ -450,10 +448,13 @@ def _fit(cfg: ExperimentConfig, run: Run, module: DepthModule, data: DepthDataMo
         trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True)
     except SIGTERMException:
         raise TrainingInterrupted(stop.received or signal.SIGTERM, stop.saved) from None
+    except (SystemExit, KeyboardInterrupt):
+        # Lightning ends a KeyboardInterrupt (the second Ctrl-C) with sys.exit(1).
+        if stop.received is None:
+            raise
+        raise TrainingInterrupted(stop.received, stop.saved) from None
     finally:
         stop.uninstall()
-    if trainer.interrupted:
-        raise TrainingInterrupted(stop.received or signal.SIGINT, stop.saved)
     if trainer.is_global_zero:
         run.save_networks(module.depth_net, module.pose_net, cfg.model)
         clock = _find_callback(trainer, TrainingClock)
