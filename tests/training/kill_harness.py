@@ -63,7 +63,9 @@ def train_command(data: Path, out_dir: Path, epochs: int, workers: int) -> list[
     overrides = ["name=kill", f"data.path={data}", "data.height=64", "data.width=192", f"data.num_workers={workers}",
                  f"train.out_dir={out_dir}", f"train.epochs={epochs}", "train.batch_size=2",
                  "train.image_every_steps=3", "train.log_every_steps=1", "train.teacher.mode=none",
-                 "loss.use_motion_loss=false", "model.num_blocks=1", "train.accelerator=cpu"]
+                 "loss.use_motion_loss=false", "model.num_blocks=1", "model.tiny_width=0.125",
+                 "model.decoder_width=0.25", "model.num_reference_bins=64", "model.pose_encoder=efficientnet_lite0",
+                 "train.accelerator=cpu"]
     return [sys.executable, "-m", "tcdepth.cli.main", "train", str(CONFIG), *overrides, "--no-progress"]
 
 
