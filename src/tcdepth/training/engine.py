@@ -274,7 +274,7 @@ class ProgressLines(Callback):
         loss = trainer.callback_metrics.get("train/loss")
         eta = (total - step) / rate if rate > 0 and math.isfinite(total) else float("nan")
         print(f"step {step}/{total} epoch {trainer.current_epoch} "
-              f"loss {float(loss) if loss is not None else float('nan'):.4f} {samples:.1f} samples/s "
+              f"loss {float(loss) if loss is not None else float('nan'):.4f} {samples:.3g} samples/s "
               f"ETA {format_seconds(eta)}", file=self.stream, flush=True)
 
 
