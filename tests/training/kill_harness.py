@@ -4,9 +4,10 @@ It trains a reference run without interruption, then runs the same command again
 killing the whole process group with SIGKILL while it runs: at a random time, during the first or second checkpoint
 write of the process (its temporary file exists), or just after an epoch checkpoint appeared and before
 ``last.ckpt`` follows. After the kills the command runs to the end; a rerun that finishes before its kill is compared
-too and the next kills start over in an empty folder. A reference run found in the output folder is reused. The two runs must then agree: the same final global step, bitwise identical
-exported weights, the same ``metrics.csv`` rows (the wall-clock column ``samples_per_s`` left out), no temporary
-files and no more epoch checkpoints than ``train.keep_checkpoints``.
+too and the next kills start over in an empty folder. A reference run found in the output folder is reused. The two
+runs must agree: the same final global step, bitwise identical exported weights, the same ``metrics.csv`` rows (the
+wall-clock column ``samples_per_s`` left out), no temporary files and no more epoch checkpoints than
+``train.keep_checkpoints``.
 
 Usage (from the repository root; a few minutes per kill on a 2-core CPU)::
 
