@@ -78,9 +78,17 @@ class EpochCheckpoints(ModelCheckpoint):
     def _save_checkpoint(self, trainer, filepath):
         super()._save_checkpoint(trainer, filepath)
         if trainer.is_global_zero:
-            for stale in self.run.epoch_checkpoints()[:-self.keep]:
-                stale.unlink(missing_ok=True)
+            for stale in prune_epoch_checkpoints(self.run, self.keep):
                 self.best_k_models.pop(str(stale), None)
+
+
+def prune_epoch_checkpoints(run: Run, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` epoch checkpoints; returns the deleted ones. Also called when a run starts:
+    a process killed between writing a checkpoint and pruning leaves one too many."""
+    stale = run.epoch_checkpoints()[:-keep]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 class RandomStateCheckpoint(Callback):
@@ -426,6 +434,7 @@ def _fit(cfg: ExperimentConfig, run: Run, module: DepthModule, data: DepthDataMo
     for folder in (run.path, run.checkpoint_dir, run.log_dir):
         if folder.is_dir():
             remove_temporary_files(folder)
+    prune_epoch_checkpoints(run, cfg.train.keep_checkpoints)
     run.save_experiment(cfg)
     trainer = build_trainer(cfg, enable_progress_bar=enable_progress_bar, extra_callbacks=extra_callbacks,
                             progress_every=progress_every)
