@@ -102,6 +102,8 @@ def test_yaml_tags_that_run_code_are_refused(data, tmp_path, capsys):
     (tmp_path / "config.yaml").write_text("name: x\ndata: " + evil)
     code, err = run_cli(capsys, "train", tmp_path / "config.yaml", f"train.out_dir={tmp_path / 'runs'}")
     assert_one_line_error(code, err, "config.yaml")
+    code, err = run_cli(capsys, "info", tmp_path / "config.yaml")
+    assert_one_line_error(code, err, "config.yaml")
     (tmp_path / "camera.yaml").write_text(evil)
     code, err = run_cli(capsys, *predict_args(data, tmp_path / "out"), "--intrinsics", tmp_path / "camera.yaml")
     assert_one_line_error(code, err, "camera.yaml")
@@ -114,7 +116,9 @@ def test_a_pickle_posing_as_weights_is_refused(data, tmp_path, capsys):
     torch.save({"x": Payload(marker)}, evil)
     code, err = run_cli(capsys, "predict", evil, data / "frames", "--out", tmp_path / "out2", "--no-progress")
     assert_one_line_error(code, err, str(evil), "not a safetensors file")
-    assert not marker.exists() and not (tmp_path / "out2").exists()
+    code, err = run_cli(capsys, "export", "--onnx", evil, tmp_path / "depth.onnx")
+    assert_one_line_error(code, err, str(evil), "not a safetensors file")
+    assert not marker.exists() and not (tmp_path / "out2").exists() and not (tmp_path / "depth.onnx").exists()
 
 
 # ----------------------------------------------------------------------------------------- output paths

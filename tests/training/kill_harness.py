@@ -1,11 +1,13 @@
 """Kill harness: SIGKILL a small `tcdepth train` run at random moments and check that it resumes exactly.
 
 It trains a reference run without interruption, then runs the same command again and again in another output folder,
-killing the whole process group with SIGKILL while it runs: at a random time, while a checkpoint is being written
-(its temporary file exists), or just after an epoch checkpoint appeared and before ``last.ckpt`` follows. After the
-kills the command runs to the end. The two runs must then agree: the same final global step, bitwise identical
-exported weights, the same ``metrics.csv`` rows (the wall-clock column ``samples_per_s`` left out), no temporary
-files and no more epoch checkpoints than ``train.keep_checkpoints``.
+killing the whole process group with SIGKILL while it runs: at a random time, during the first or second checkpoint
+write of the process (its temporary file exists), or just after an epoch checkpoint appeared and before
+``last.ckpt`` follows. After the kills the command runs to the end; a rerun that finishes before its kill is compared
+too and the next kills start over in an empty folder. A reference run found in the output folder is reused. The two
+runs must agree: the same final global step, bitwise identical exported weights, the same ``metrics.csv`` rows (the
+wall-clock column ``samples_per_s`` left out), no temporary files and no more epoch checkpoints than
+``train.keep_checkpoints``.
 
 Usage (from the repository root; a few minutes per kill on a 2-core CPU)::
 
@@ -21,6 +23,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,7 +66,9 @@ def train_command(data: Path, out_dir: Path, epochs: int, workers: int) -> list[
     overrides = ["name=kill", f"data.path={data}", "data.height=64", "data.width=192", f"data.num_workers={workers}",
                  f"train.out_dir={out_dir}", f"train.epochs={epochs}", "train.batch_size=2",
                  "train.image_every_steps=3", "train.log_every_steps=1", "train.teacher.mode=none",
-                 "loss.use_motion_loss=false", "model.num_blocks=1", "train.accelerator=cpu"]
+                 "loss.use_motion_loss=false", "model.num_blocks=1", "model.tiny_width=0.125",
+                 "model.decoder_width=0.25", "model.num_reference_bins=64", "model.pose_encoder=efficientnet_lite0",
+                 "train.accelerator=cpu"]
     return [sys.executable, "-m", "tcdepth.cli.main", "train", str(CONFIG), *overrides, "--no-progress"]
 
 
@@ -80,17 +85,21 @@ def kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def wait_for_trigger(process: subprocess.Popen, trigger: str, delay: float, checkpoints: Path) -> str | None:
-    """Poll until the trigger fires (returns what was seen) or the process ends (None)."""
+def wait_for_trigger(process: subprocess.Popen, trigger: str, delay: float, write: int,
+                     checkpoints: Path) -> str | None:
+    """Poll until the trigger fires (returns what was seen) or the process ends (None): ``time`` after ``delay``
+    seconds, ``checkpoint-write`` during the ``write``-th checkpoint write of this process, ``between-checkpoints``
+    when a new epoch checkpoint appears."""
     started = time.monotonic()
     seen_epochs = {p.name for p in checkpoints.glob("epoch=*.ckpt")}
+    writes: list[str] = []
     while process.poll() is None:
         if trigger == "time" and time.monotonic() - started >= delay:
             return f"after {delay:.1f} s"
-        if trigger == "checkpoint-write" and time.monotonic() - started >= delay:
-            temporary = [p.name for p in checkpoints.glob(".*.tmp*")]
-            if temporary:
-                return f"while writing {temporary[0]}"
+        if trigger == "checkpoint-write":
+            writes += [p.name for p in checkpoints.glob(".*.tmp*") if p.name not in writes]
+            if len(writes) >= write:
+                return f"while writing {writes[write - 1]} (write {write} of this run)"
         if trigger == "between-checkpoints":
             new = {p.name for p in checkpoints.glob("epoch=*.ckpt")} - seen_epochs
             if new:
@@ -144,8 +153,6 @@ def run_harness(out: Path, kills: int, seed: int = 0, epochs: int = 3, workers: 
                 print_fn=print) -> HarnessResult:
     """Reference run, then chains of killed reruns; a chain whose rerun finishes (or the last one, after the final
     kill) is compared with the reference and the next chain starts from an empty folder."""
-    import shutil
-
     out.mkdir(parents=True, exist_ok=True)
     data = out / "data"
     make_data(data)
@@ -153,25 +160,36 @@ def run_harness(out: Path, kills: int, seed: int = 0, epochs: int = 3, workers: 
     result = HarnessResult()
     log = out / "train.log"
 
-    started = time.monotonic()
-    reference = subprocess.run(train_command(data, out / "reference", epochs, workers), cwd=REPO,
-                               capture_output=True, text=True)
-    duration = time.monotonic() - started
-    if reference.returncode != 0:
-        result.problems.append(f"reference run failed: {reference.stderr[-2000:]}")
-        return result
-    print_fn(f"reference run: {duration:.0f} s")
+    timing = out / "reference_seconds.txt"
+    if timing.is_file() and (out / "reference" / "kill" / "run_info.json").is_file():
+        duration = float(timing.read_text())
+        print_fn(f"reusing the reference run in {out / 'reference'} ({duration:.0f} s)")
+    else:
+        started = time.monotonic()
+        reference = subprocess.run(train_command(data, out / "reference", epochs, workers), cwd=REPO,
+                                   capture_output=True, text=True)
+        duration = time.monotonic() - started
+        if reference.returncode != 0:
+            result.problems.append(f"reference run failed: {reference.stderr[-2000:]}")
+            return result
+        timing.write_text(f"{duration:.1f}\n")
+        print_fn(f"reference run: {duration:.0f} s")
+    shutil.rmtree(out / "killed", ignore_errors=True)
 
     command = train_command(data, out / "killed", epochs, workers)
     checkpoints = out / "killed" / "kill" / "checkpoints"
     killed = 0
     while killed < kills:
         trigger = TRIGGERS[killed] if killed < len(TRIGGERS) else rng.choice(TRIGGERS)
-        delay = rng.uniform(0.0, duration)
+        delay, write = rng.uniform(0.0, duration), rng.randint(1, 2)
+        fresh, started = not checkpoints.is_dir(), time.monotonic()
         process = start(command, log)
-        seen = wait_for_trigger(process, trigger, delay, checkpoints)
+        seen = wait_for_trigger(process, trigger, delay, write, checkpoints)
         result.reruns += 1
         if seen is None:
+            if fresh and process.returncode == 0:
+                # A whole run took this long now: random times are drawn over it (the machine's load changes).
+                duration = min(duration, time.monotonic() - started)
             print_fn(f"rerun finished (rc {process.returncode}) before the {trigger} trigger: comparing")
             if process.returncode != 0:
                 result.problems.append(f"a rerun failed with exit code {process.returncode} (see {log})")

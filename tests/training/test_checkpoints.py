@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from tcdepth.runs import Run
-from tcdepth.training.engine import MetricsRows, format_seconds, newest_checkpoint, read_metrics
+from tcdepth.training.engine import (
+    MetricsRows,
+    format_seconds,
+    newest_checkpoint,
+    prune_epoch_checkpoints,
+    read_metrics,
+)
 
 
 class Payload:
@@ -56,6 +62,14 @@ def test_damaged_checkpoints_are_skipped_with_a_warning(run, tmp_path, damage):
     with pytest.warns(UserWarning, match=r"checkpoint .*last.ckpt .*skipped"):
         path, _ = newest_checkpoint(run)
     assert path.name == "epoch=0.ckpt" and not marker.exists()
+
+
+def test_pruning_keeps_the_newest_epochs(run):
+    for epoch in (0, 1, 2, 10):  # a kill between writing epoch 10's checkpoint and pruning leaves one too many
+        save(run.checkpoint(f"epoch={epoch}.ckpt"), epoch)
+    save(run.checkpoint(Run.LAST_CHECKPOINT), 10)
+    assert [p.name for p in prune_epoch_checkpoints(run, 2)] == ["epoch=0.ckpt", "epoch=1.ckpt"]
+    assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == ["epoch=10.ckpt", "epoch=2.ckpt", "last.ckpt"]
 
 
 def test_no_checkpoint(run):

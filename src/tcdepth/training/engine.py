@@ -37,8 +37,6 @@ from tcdepth.runs import Run, describe_device
 from tcdepth.training.data_module import DepthDataModule
 from tcdepth.training.module import DepthModule
 
-log = logging.getLogger(__name__)
-
 
 class TrainingInterrupted(RuntimeError):
     """The training stopped on SIGINT or SIGTERM; ``checkpoint`` is where it resumes from (None when it stopped
@@ -80,9 +78,17 @@ class EpochCheckpoints(ModelCheckpoint):
     def _save_checkpoint(self, trainer, filepath):
         super()._save_checkpoint(trainer, filepath)
         if trainer.is_global_zero:
-            for stale in self.run.epoch_checkpoints()[:-self.keep]:
-                stale.unlink(missing_ok=True)
+            for stale in prune_epoch_checkpoints(self.run, self.keep):
                 self.best_k_models.pop(str(stale), None)
+
+
+def prune_epoch_checkpoints(run: Run, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` epoch checkpoints; returns the deleted ones. Also called when a run starts:
+    a process killed between writing a checkpoint and pruning leaves one too many."""
+    stale = run.epoch_checkpoints()[:-keep]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 class RandomStateCheckpoint(Callback):
@@ -150,7 +156,7 @@ class StopSignals(Callback):
         # Inside validation the epoch's own checkpoint is not written yet; resuming reruns that epoch from the one
         # before, which a mid-validation state could not do exactly.
         if isinstance(exception, SIGTERMException) and not trainer.validating:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)
             self.saved = self.path
 
 
@@ -276,7 +282,7 @@ class ProgressLines(Callback):
         loss = trainer.callback_metrics.get("train/loss")
         eta = (total - step) / rate if rate > 0 and math.isfinite(total) else float("nan")
         print(f"step {step}/{total} epoch {trainer.current_epoch} "
-              f"loss {float(loss) if loss is not None else float('nan'):.4f} {samples:.1f} samples/s "
+              f"loss {float(loss) if loss is not None else float('nan'):.4f} {samples:.3g} samples/s "
               f"ETA {format_seconds(eta)}", file=self.stream, flush=True)
 
 
@@ -404,7 +410,7 @@ def train(cfg: ExperimentConfig, fresh: bool = False, enable_progress_bar: bool 
     """
     quiet_lightning()
     run = Run.of(cfg)
-    check_output_dir(run.path, "train.out_dir/name:")
+    check_output_dir(run.path, "train.out_dir")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     module = DepthModule(cfg)
     data = DepthDataModule(cfg)
@@ -428,6 +434,7 @@ def _fit(cfg: ExperimentConfig, run: Run, module: DepthModule, data: DepthDataMo
     for folder in (run.path, run.checkpoint_dir, run.log_dir):
         if folder.is_dir():
             remove_temporary_files(folder)
+    prune_epoch_checkpoints(run, cfg.train.keep_checkpoints)
     run.save_experiment(cfg)
     trainer = build_trainer(cfg, enable_progress_bar=enable_progress_bar, extra_callbacks=extra_callbacks,
                             progress_every=progress_every)
@@ -452,10 +459,13 @@ def _fit(cfg: ExperimentConfig, run: Run, module: DepthModule, data: DepthDataMo
         trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True)
     except SIGTERMException:
         raise TrainingInterrupted(stop.received or signal.SIGTERM, stop.saved) from None
+    except (SystemExit, KeyboardInterrupt):
+        # Lightning ends a KeyboardInterrupt (the second Ctrl-C) with sys.exit(1).
+        if stop.received is None:
+            raise
+        raise TrainingInterrupted(stop.received, stop.saved) from None
     finally:
         stop.uninstall()
-    if trainer.interrupted:
-        raise TrainingInterrupted(stop.received or signal.SIGINT, stop.saved)
     if trainer.is_global_zero:
         run.save_networks(module.depth_net, module.pose_net, cfg.model)
         clock = _find_callback(trainer, TrainingClock)
