@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from lightning.pytorch.callbacks import Callback
 
 from tcdepth.data.synthetic import SyntheticLayout
 from tcdepth.geometry import check_network_size
@@ -98,20 +97,6 @@ class DemoSettings:
 
 def command_line(words: list[str | Path]) -> str:
     return shlex.join(str(w) for w in words)
-
-
-class PruneEpochCheckpoints(Callback):
-    """Deletes the per-epoch checkpoints of a run but the newest at the start of every epoch, so that a demo-sized
-    disk holds at most two of them (``last.ckpt``, used to resume, is kept)."""
-
-    def __init__(self, run: Run):
-        self.run = run
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.is_global_zero:
-            epochs = self.run.checkpoint_dir.glob(Run.EPOCH_CHECKPOINT.format(epoch="*") + ".ckpt")
-            for path in sorted(epochs, key=lambda p: p.stat().st_mtime)[:-1]:
-                path.unlink(missing_ok=True)
 
 
 def newer(outputs: list[Path], inputs: list[Path]) -> bool:
@@ -238,7 +223,7 @@ class Demo:
             if run.path.exists() and not self.same_config(run, config, overrides):
                 self.print(f"{run.path} was trained with other settings or data: starting it over")
                 shutil.rmtree(run.path)
-            train(cfg, extra_callbacks=[PruneEpochCheckpoints(run)])
+            train(cfg)
             if not run.has_weights():
                 raise RuntimeError(f"training of {run.path} was interrupted; run the demo again to resume")
             # The exported weights are the run's result; its checkpoints only served resuming.
