@@ -71,7 +71,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise FileExistsError(f"{path} already exists and is not an empty folder")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_MARKER, dir=path.parent))
     try:
         yield tmp_path
         os.replace(tmp_path, path)

@@ -12,7 +12,7 @@ from tcdepth.models.decoders import DepthDecoder, ReferenceDecoder
 from tcdepth.models.drn import DRNEncoder, drn_c_26, drn_d_54
 from tcdepth.models.efficientnet import EfficientNetLite0Encoder, shipped_lite0_weights
 from tcdepth.models.factory import build_context_encoder, build_model, build_pose_net
-from tcdepth.models.official import OfficialModel, import_official
+from tcdepth.models.official import OfficialModel, import_official, is_official_folder
 from tcdepth.models.pose import PoseDecoder, PoseNet
 from tcdepth.models.pretrained import LoadReport, load_pretrained
 from tcdepth.models.resnet import ResNetContextEncoder, ResNetEncoder
@@ -45,6 +45,7 @@ __all__ = [
     "drn_d_54",
     "feature_points",
     "import_official",
+    "is_official_folder",
     "load_pretrained",
     "load_state_exactly",
     "load_weights",

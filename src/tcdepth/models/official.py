@@ -92,6 +92,11 @@ def read_official_file(path: Path) -> dict:
     return state
 
 
+def is_official_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` holds an official checkpoint (its ``encoder.pth``) rather than a tcdepth run."""
+    return (Path(folder) / f"{DEPTH_FILES[MONODEPTH2][0]}.pth").is_file()
+
+
 def detect_format(folder: Path) -> str:
     """:data:`TCDEPTH_OFFICIAL` when the folder has ``ref_depth.pth`` or ``spa_temp.pth``, :data:`MONODEPTH2` when it
     has only ``encoder.pth`` and ``depth.pth``."""

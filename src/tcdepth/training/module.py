@@ -13,10 +13,8 @@ import torch
 from tcdepth.experiment import ExperimentConfig
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
 from tcdepth.losses import monodepth2_loss, tcdepth_loss
-from tcdepth.models import build_model, build_pose_net, import_official, load_state_exactly
+from tcdepth.models import build_model, build_pose_net, import_official, is_official_folder, load_state_exactly
 from tcdepth.runs import load_depth_network, load_trained_model
-
-OFFICIAL_ENCODER = "encoder.pth"  # what marks an official checkpoint folder
 
 
 class NonFiniteLossError(RuntimeError):
@@ -72,7 +70,7 @@ class DepthModule(L.LightningModule):
         (``encoder.pth``, ``depth.pth``; :func:`tcdepth.models.import_official`)."""
         teacher_cfg = self.cfg.train.teacher
         path = teacher_cfg.path_at(epoch)
-        if path.is_dir() and (path / OFFICIAL_ENCODER).is_file():
+        if path.is_dir() and is_official_folder(path):
             imported = import_official(path)
             teacher, model_cfg = imported.depth_net, imported.model
         else:
