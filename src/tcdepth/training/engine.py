@@ -453,7 +453,7 @@ def _fit(cfg: ExperimentConfig, run: Run, module: DepthModule, data: DepthDataMo
         # No checkpoint: the logs of an earlier attempt that never reached one would be appended to.
         MetricsRows.trim(run.metrics_csv, 0)
     if ckpt is None and cfg.train.init_from:
-        module.initialise_from(cfg.train.init_from)
+        module.initialise_from(cfg.train.init_from, cfg.train.init_parts)
     stop.install()
     try:
         trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True)

@@ -13,7 +13,14 @@ import torch
 from tcdepth.experiment import ExperimentConfig
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
 from tcdepth.losses import monodepth2_loss, tcdepth_loss
-from tcdepth.models import build_model, build_pose_net, import_official, is_official_folder, load_state_exactly
+from tcdepth.models import (
+    build_model,
+    build_pose_net,
+    import_official,
+    is_official_folder,
+    load_encoder_from,
+    load_state_exactly,
+)
 from tcdepth.runs import load_depth_network, load_trained_model
 
 
@@ -41,13 +48,18 @@ class DepthModule(L.LightningModule):
             self.to(memory_format=torch.channels_last)
 
     # ----------------------------------------------------------------------------------------------- set-up
-    def initialise_from(self, path: str) -> None:
-        """Copy the weights of the run at ``path`` (``train.init_from``, fine-tuning): its depth network, and its pose
-        network when it has one (else the pose network keeps its initialisation)."""
+    def initialise_from(self, path: str, parts: list[str]) -> None:
+        """Copy the weights of the run at ``path`` (``train.init_from``) into the networks that ``parts``
+        (``train.init_parts``) names: ``depth`` the whole depth network, ``encoder`` its encoder only, ``pose`` the
+        pose network when the source has one (else the pose network keeps its initialisation)."""
         source = load_trained_model(path)
-        load_state_exactly(self.depth_net, source.depth_net.state_dict(),
-                           f"train.init_from {path}: its depth network does not fit the model section")
-        if source.pose_net is not None:
+        if "depth" in parts:
+            load_state_exactly(self.depth_net, source.depth_net.state_dict(),
+                               f"train.init_from {path}: its depth network does not fit the model section")
+        if "encoder" in parts:
+            load_encoder_from(self.depth_net, source.depth_net.state_dict(),
+                              f"train.init_from {path}: its depth encoder does not hold this model's encoder")
+        if "pose" in parts and source.pose_net is not None:
             load_state_exactly(self.pose_net, source.pose_net.state_dict(),
                                f"train.init_from {path}: its pose network does not fit the model section")
 
