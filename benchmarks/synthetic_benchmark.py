@@ -3,9 +3,12 @@
     python benchmarks/synthetic_benchmark.py OUT --device cuda --steps 400
 
 1. Renders a training set and a held-out test set (fixed seeds; moving cars and static segments in every sequence).
-2. Trains the Monodepth2 baseline, which then serves as the frozen teacher of every TC-Depth variant.
+2. Trains the Monodepth2 baseline, which then serves as the frozen teacher and the warm start (depth encoder, pose
+   network) of every TC-Depth variant.
 3. Trains TC-Depth and the ablations (no spatial attention, no temporal attention, no geometric loss, no cycle mask,
-   no motion loss) with the same data, resolution, batch and number of steps.
+   no motion loss) with the same data, resolution, batch and number of steps, and ``monodepth2_continued``: the
+   baseline trained on from its own weights for as many steps as TC-Depth (the same training as the warm-started
+   TC-Depth has had in all).
 4. Evaluates every run on the held-out set: abs_rel, sq_rel, rmse, a1 and the TCM for 3, 5 and 7 frames.
 
 Each run directory receives ``run_info.json`` (device, steps, wall time of the training); the evaluations go to
@@ -36,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from tcdepth.demo import DemoSettings
 from tcdepth.runs import Run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +116,7 @@ def seeded(name: str, seed: int) -> str:
 
 def demo_budget(out: Path) -> tuple[Path, list[str], list[str]]:
     """The demo's data (rendered when missing) and its training overrides for the baseline and TC-Depth."""
-    from tcdepth.demo import Demo, DemoSettings
+    from tcdepth.demo import Demo
 
     settings = DemoSettings(out_dir=out / "demo", config_dir=CONFIGS)
     demo = Demo(settings)
@@ -158,9 +162,14 @@ def main(argv=None) -> None:
     for seed in range(args.seeds):
         baseline = seeded("monodepth2", seed)
         runs.append(("synthetic_tiny_monodepth2.yaml", baseline, baseline_overrides + [f"train.seed={seed}"]))
-        teacher = [f"train.teacher.path={args.out / 'runs' / baseline}", f"train.seed={seed}"]
+        teacher = DemoSettings.student_overrides(args.out / "runs" / baseline) + [f"train.seed={seed}"]
         runs.append(("synthetic_tiny.yaml", seeded("tcdepth", seed), tcdepth_overrides + teacher))
-    teacher = [f"train.teacher.path={args.out / 'runs' / 'monodepth2'}"]
+    teacher = DemoSettings.student_overrides(args.out / "runs" / "monodepth2")
+    # The control of the warm start: the baseline trained on from itself for TC-Depth's epochs, so that both have
+    # had the same training when they are compared.
+    runs.append(("synthetic_tiny_monodepth2.yaml", "monodepth2_continued",
+                 [*tcdepth_overrides, f"train.init_from={args.out / 'runs' / 'monodepth2'}",
+                  "train.pose_warmup_steps=0"]))
     runs += [("synthetic_tiny.yaml", variant, tcdepth_overrides + teacher + VARIANTS[variant])
              for variant in args.variants if variant != "tcdepth"]
     for config, name, overrides in runs:

@@ -88,7 +88,8 @@ def test_training_reloads_the_per_epoch_teacher_at_each_epoch(synthetic_root, fr
             seen.setdefault(trainer.current_epoch, module.teacher.encoder.state_dict()["conv1.weight"].clone())
 
     overrides = tiny_overrides(synthetic_root, fresh_dir, "per_epoch_teacher") + [
-        "loss.use_motion_loss=true", "train.teacher.mode=checkpoint", "train.image_every_steps=100",
+        "loss.use_motion_loss=true", "loss.motion_epochs=[0,19]", "train.teacher.mode=checkpoint",
+        "train.image_every_steps=100",
         f"train.teacher.path={tmp_path}/weights_{{epoch}}.safetensors"]
     train(load_experiment(CONFIGS / "synthetic_tiny.yaml", overrides), enable_progress_bar=False,
           extra_callbacks=[TeacherProbe()])
