@@ -77,14 +77,10 @@ def load_state_exactly(module: nn.Module, state: dict, what: str) -> None:
 def load_encoder_from(depth_net: nn.Module, source_state: dict, what: str) -> None:
     """Load ``depth_net.encoder`` from the ``encoder.*`` tensors of another depth network's state ``source_state``:
     every tensor of this encoder must be there with the same shape (the source may hold more, e.g. a deeper encoder
-    whose first blocks this one is); otherwise raise ValueError ``"<what>: missing [...], shape-mismatched [...]"``
-    (first ten of each) and load nothing."""
+    whose first blocks this one is); otherwise :func:`load_state_exactly` raises ValueError naming the missing and
+    shape-mismatched tensors, and nothing is loaded."""
     prefix = "encoder."
-    source = {key[len(prefix):]: value for key, value in source_state.items() if key.startswith(prefix)}
     own = depth_net.encoder.state_dict()
-    missing = sorted(set(own) - set(source))
-    mismatched = sorted(f"{k} {tuple(source[k].shape)} vs {tuple(own[k].shape)}"
-                        for k in set(own) & set(source) if source[k].shape != own[k].shape)
-    if missing or mismatched:
-        raise ValueError(f"{what}: missing {missing[:10]}, shape-mismatched {mismatched[:10]}")
-    depth_net.encoder.load_state_dict({key: source[key] for key in own})
+    shared = {key[len(prefix):]: value for key, value in source_state.items()
+              if key.startswith(prefix) and key[len(prefix):] in own}
+    load_state_exactly(depth_net.encoder, shared, what)
