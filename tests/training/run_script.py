@@ -2,7 +2,7 @@
 
 Usage: python run_script.py ROOT OUT_DIR NAME MODE [override ...]; MODE is ``plain``, ``interrupt-at-N`` (send
 this process SIGINT after optimiser step N, as Ctrl-C would), ``terminate-at-N`` (SIGTERM, as a scheduler would) or
-``ddp`` (two CPU processes; every rank saves its final parameters to ``OUT_DIR/NAME/rank<r>.pt``). The exit code is
+``ddp`` (two CPU processes; every rank saves its final parameters, not its buffers, to ``OUT_DIR/NAME/rank<r>.pt``). The exit code is
 the one ``tcdepth train`` gives.
 """
 
@@ -38,7 +38,9 @@ class SaveRankParameters(Callback):
         self.folder = folder
 
     def on_train_end(self, trainer, pl_module):
-        state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+        # Buffers are left out: DDP copies rank 0's batch-norm statistics to every rank at the start of each forward,
+        # so after the last step each rank holds the statistics of its own last batch until the next forward.
+        state = {k: v.detach().clone() for k, v in pl_module.named_parameters()}
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
 
