@@ -86,7 +86,9 @@ class TrainConfig:
     own checkpoint instead. ``init_parts`` says which: ``depth``: the whole depth network (the ``model`` section
     must describe the same network); ``encoder``: only the depth encoder, every tensor of it taken from the source's
     encoder under the same name and shape (e.g. TC-Depth's ``efficientnet_lite0_tiny`` from a Monodepth2 run's
-    ``efficientnet_lite0``, whose first eleven blocks it is); ``pose``: the pose network, when the source has one.
+    ``efficientnet_lite0``, whose first eleven blocks it is); ``decoder``: the depth decoder's stages, aligned
+    from the finest, and its disparity heads, every tensor of the same shape (TC-Depth's from a Monodepth2 run: all
+    but the input convolution of its 1/8 stage); ``pose``: the pose network, when the source has one.
     """
 
     epochs: int = 30
@@ -116,7 +118,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     init_from: str | None = None
-    init_parts: list[Literal["depth", "encoder", "pose"]] = field(default_factory=lambda: ["depth", "pose"])
+    init_parts: list[Literal["depth", "encoder", "decoder", "pose"]] = field(default_factory=lambda: ["depth", "pose"])
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "log_every_steps", "image_every_steps", "val_every_epochs",
@@ -135,10 +137,12 @@ class TrainConfig:
             raise ValueError(f"pose_warmup_steps must be >= 0, got {self.pose_warmup_steps}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive or null, got {self.grad_clip}")
-        if not self.init_parts or not set(self.init_parts) <= {"depth", "encoder", "pose"}:
-            raise ValueError(f"init_parts: expected a non-empty list of depth, encoder, pose, got {self.init_parts}")
-        if {"depth", "encoder"} <= set(self.init_parts):
-            raise ValueError("init_parts: 'depth' already includes the encoder; give one of 'depth' and 'encoder'")
+        if not self.init_parts or not set(self.init_parts) <= {"depth", "encoder", "decoder", "pose"}:
+            raise ValueError("init_parts: expected a non-empty list of depth, encoder, decoder, pose, got "
+                             f"{self.init_parts}")
+        if "depth" in self.init_parts and {"encoder", "decoder"} & set(self.init_parts):
+            raise ValueError("init_parts: 'depth' already includes the encoder and the decoder; give 'depth' or "
+                             "the parts")
 
 
 @dataclass

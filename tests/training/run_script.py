@@ -2,8 +2,8 @@
 
 Usage: python run_script.py ROOT OUT_DIR NAME MODE [override ...]; MODE is ``plain``, ``interrupt-at-N`` (send
 this process SIGINT after optimiser step N, as Ctrl-C would), ``terminate-at-N`` (SIGTERM, as a scheduler would) or
-``ddp`` (two CPU processes; every rank saves its final parameters, not its buffers, to ``OUT_DIR/NAME/rank<r>.pt``). The exit code is
-the one ``tcdepth train`` gives.
+``ddp`` (two CPU processes; every rank saves its final parameters, not its buffers, to ``OUT_DIR/NAME/rank<r>.pt``).
+The exit code is the one ``tcdepth train`` gives.
 """
 
 import os

@@ -17,7 +17,14 @@ from tcdepth.models.pose import PoseDecoder, PoseNet
 from tcdepth.models.pretrained import LoadReport, load_pretrained
 from tcdepth.models.resnet import ResNetContextEncoder, ResNetEncoder
 from tcdepth.models.tcdepth_model import Monodepth2, TCDepth
-from tcdepth.models.weights import load_encoder_from, load_state_exactly, load_weights, read_model_config, save_weights
+from tcdepth.models.weights import (
+    load_decoder_from,
+    load_encoder_from,
+    load_state_exactly,
+    load_weights,
+    read_model_config,
+    save_weights,
+)
 
 __all__ = [
     "DRNEncoder",
@@ -47,6 +54,7 @@ __all__ = [
     "import_official",
     "is_official_folder",
     "load_pretrained",
+    "load_decoder_from",
     "load_encoder_from",
     "load_state_exactly",
     "load_weights",

@@ -84,3 +84,31 @@ def load_encoder_from(depth_net: nn.Module, source_state: dict, what: str) -> No
     shared = {key[len(prefix):]: value for key, value in source_state.items()
               if key.startswith(prefix) and key[len(prefix):] in own}
     load_state_exactly(depth_net.encoder, shared, what)
+
+
+def load_decoder_from(depth_net: nn.Module, source_state: dict, what: str) -> list[str]:
+    """Load ``depth_net.decoder`` (a ``DepthDecoder``) from the ``decoder.*`` tensors of another depth network's
+    state ``source_state``, the stages aligned from the finest: this decoder's last stage from the source's last
+    stage, the one before from the one before, and so on; the four disparity heads from the source's four.
+
+    Every aligned tensor of the same shape is copied; the others keep their initialisation and their names are
+    returned (TC-Depth's 1/8 decoder stage from a Monodepth2 decoder: its input convolution reads the context, not
+    the 1/16 stage's output). Raises ValueError when a tensor of this decoder has no counterpart in the source or
+    none fits; nothing is loaded then.
+    """
+    own = depth_net.decoder.state_dict()
+    stages = {int(key.split(".")[2]) for key in source_state if key.startswith("decoder.pre.")}
+    offset = len(stages) - len(depth_net.decoder.stages)
+
+    def counterpart(key: str) -> str:
+        kind, index, rest = key.split(".", 2)
+        return f"decoder.{kind}.{int(index) + offset if kind in ('pre', 'post') else index}.{rest}"
+
+    missing = sorted(key for key in own if counterpart(key) not in source_state)
+    copied = {key: source_state[counterpart(key)] for key in own
+              if key not in missing and source_state[counterpart(key)].shape == own[key].shape}
+    if offset < 0 or missing or not copied:
+        raise ValueError(f"{what}: {len(stages)} source stages for this decoder's {len(depth_net.decoder.stages)}, "
+                         f"no counterpart for {missing[:10]}, {len(copied)} tensors of the same shape")
+    depth_net.decoder.load_state_dict({**own, **copied})
+    return sorted(set(own) - set(copied))

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
 from tcdepth.experiment import ExperimentConfig
 from tcdepth.geometry import disp_to_depth, pose_vec_to_mat
@@ -18,6 +19,7 @@ from tcdepth.models import (
     build_pose_net,
     import_official,
     is_official_folder,
+    load_decoder_from,
     load_encoder_from,
     load_state_exactly,
 )
@@ -50,8 +52,9 @@ class DepthModule(L.LightningModule):
     # ----------------------------------------------------------------------------------------------- set-up
     def initialise_from(self, path: str, parts: list[str]) -> None:
         """Copy the weights of the run at ``path`` (``train.init_from``) into the networks that ``parts``
-        (``train.init_parts``) names: ``depth`` the whole depth network, ``encoder`` its encoder only, ``pose`` the
-        pose network when the source has one (else the pose network keeps its initialisation)."""
+        (``train.init_parts``) names: ``depth`` the whole depth network, ``encoder`` its encoder only, ``decoder``
+        its decoder stages aligned from the finest (:func:`tcdepth.models.load_decoder_from`), ``pose`` the pose
+        network when the source has one (else the pose network keeps its initialisation)."""
         source = load_trained_model(path)
         if "depth" in parts:
             load_state_exactly(self.depth_net, source.depth_net.state_dict(),
@@ -59,6 +62,11 @@ class DepthModule(L.LightningModule):
         if "encoder" in parts:
             load_encoder_from(self.depth_net, source.depth_net.state_dict(),
                               f"train.init_from {path}: its depth encoder does not hold this model's encoder")
+        if "decoder" in parts:
+            kept = load_decoder_from(self.depth_net, source.depth_net.state_dict(),
+                                     f"train.init_from {path}: its depth decoder does not hold this model's stages")
+            if kept:
+                rank_zero_info(f"train.init_from {path}: decoder tensors of another shape, not copied: {kept}")
         if "pose" in parts and source.pose_net is not None:
             load_state_exactly(self.pose_net, source.pose_net.state_dict(),
                                f"train.init_from {path}: its pose network does not fit the model section")
