@@ -3,8 +3,8 @@
     python benchmarks/synthetic_benchmark.py OUT --device cuda --steps 400
 
 1. Renders a training set and a held-out test set (fixed seeds; moving cars and static segments in every sequence).
-2. Trains the Monodepth2 baseline, which then serves as the frozen teacher and the warm start (depth encoder, pose
-   network) of every TC-Depth variant.
+2. Trains the Monodepth2 baseline, which then serves as the frozen teacher and the warm start (depth encoder, decoder
+   stages, pose network: ``train.init_parts`` of configs/synthetic_tiny.yaml) of every TC-Depth variant.
 3. Trains TC-Depth and the ablations (no spatial attention, no temporal attention, no geometric loss, no cycle mask,
    no motion loss) with the same data, resolution, batch and number of steps, and ``monodepth2_continued``: the
    baseline trained on from its own weights for as many steps as TC-Depth (the same training as the warm-started

@@ -36,8 +36,8 @@ STEP_COUNT = 7  # six steps with outputs to reuse, then the report
 class DemoSettings:
     """The demo's budget. Defaults: 5 sequences (3 train, 1 validation, 1 held-out test) of 60 frames rendered at
     96x320 (the networks run at the configs' 64x192; 43 steps of batch 4 per epoch), 10 epochs of the baseline and 10
-    of TC-Depth, which starts from the baseline's encoder and pose network (few long epochs: every epoch costs a
-    checkpoint, every second one a validation)."""
+    of TC-Depth, which starts from the trained baseline (the parts its config's ``train.init_parts`` names; few long
+    epochs: every epoch costs a checkpoint, every second one a validation)."""
 
     out_dir: Path = Path("demo_out")
     config_dir: Path = Path("configs")
@@ -397,6 +397,7 @@ class Demo:
         rows = [load_result(run.evaluation_dir / "metrics.json") for run in (self.baseline_run, self.tcdepth_run)]
         s = self.s
         network = self.tcdepth_run.network_size()
+        warm_start = ", ".join(self.tcdepth_run.experiment().train.init_parts)
         settings = {
             "data": f"{s.sequences} synthetic sequences of {s.frames} frames rendered at {s.height}x{s.width}, "
                     f"resized to the networks' {network[0]}x{network[1]} (train: "
@@ -404,10 +405,10 @@ class Demo:
                     f"{s.test_sequence})",
             "baseline": f"{s.config_dir / BASELINE_CONFIG} with train.epochs={s.baseline_epochs}",
             "TC-Depth": f"{s.config_dir / TCDEPTH_CONFIG} with train.epochs={s.tcdepth_epochs}, teacher and "
-                        "warm start (encoder, pose network): the baseline run",
-            "budget": "the same data for both models; the baseline starts from ImageNet, TC-Depth's encoder and "
-                      "pose network from the trained baseline (its decoders and attention from scratch); sized so "
-                      "that `make demo` finishes within 15 minutes on an idle 2-core CPU",
+                        f"warm start ({warm_start}): the baseline run",
+            "budget": f"the same data for both models; the baseline starts from ImageNet, TC-Depth's {warm_start} "
+                      "from the trained baseline (the rest from scratch); sized so that `make demo` finishes within "
+                      "15 minutes on an idle 2-core CPU",
             "schedule": "learning-rate milestone at 75% of the epochs; data.path, train.out_dir as in the commands",
             "disk": "corr/ (correspondences) is kept for the test sequence only (TCM reads it); checkpoints are "
                     "deleted once a run has exported depth/pose.safetensors and run_info.json",
