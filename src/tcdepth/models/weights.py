@@ -104,9 +104,10 @@ def load_decoder_from(depth_net: nn.Module, source_state: dict, what: str) -> li
         kind, index, rest = key.split(".", 2)
         return f"decoder.{kind}.{int(index) + offset if kind in ('pre', 'post') else index}.{rest}"
 
-    missing = sorted(key for key in own if counterpart(key) not in source_state)
-    copied = {key: source_state[counterpart(key)] for key in own
-              if key not in missing and source_state[counterpart(key)].shape == own[key].shape}
+    counterparts = {key: counterpart(key) for key in own}
+    missing = sorted(key for key, other in counterparts.items() if other not in source_state)
+    copied = {key: source_state[other] for key, other in counterparts.items()
+              if other in source_state and source_state[other].shape == own[key].shape}
     if offset < 0 or missing or not copied:
         raise ValueError(f"{what}: {len(stages)} source stages for this decoder's {len(depth_net.decoder.stages)}, "
                          f"no counterpart for {missing[:10]}, {len(copied)} tensors of the same shape")
