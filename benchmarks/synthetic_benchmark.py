@@ -20,9 +20,10 @@ command, printed before it runs.
 ``--demo-budget`` trains and evaluates at the budget of ``tcdepth demo`` instead: its data (rendered into
 ``OUT/demo/data`` as the demo renders it), its configs and epochs, its evaluation (held-out test sequence, Eigen with
 the Garg crop, TCM 3/5/7); ``--steps``, ``--batch``, the sizes and the sequence counts then do not apply.
-``--seeds N`` trains the baseline and TC-Depth with ``train.seed`` 0..N-1 (runs ``<name>_seed<k>`` for k > 0; TC-Depth
-of seed k has the baseline of seed k as teacher) and the ablations with seed 0; ``tcdepth results`` then adds the
-mean and spread over the seeds:
+``--seeds N`` trains the baseline, TC-Depth and the control with ``train.seed`` 0..N-1 (runs ``<name>_seed<k>`` for
+k > 0; TC-Depth of seed k has the baseline of seed k as teacher and warm start, the control of seed k trains that
+baseline on), ``--ablation-seeds M`` the ablations with seeds 0..M-1 (default: seed 0 only); ``tcdepth results``
+then adds the mean and spread over the seeds:
 
     python benchmarks/synthetic_benchmark.py OUT --demo-budget --seeds 3
     tcdepth results OUT/eval/*
@@ -147,7 +148,9 @@ def main(argv=None) -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--time-budget", type=float, default=float("inf"),
                         help="seconds after which no new run is started")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds of the baseline and of TC-Depth")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="seeds of the baseline, of TC-Depth and of the baseline trained on (the control)")
+    parser.add_argument("--ablation-seeds", type=int, default=1, help="seeds of each ablation")
     parser.add_argument("--demo-budget", action="store_true",
                         help="the data, configs, epochs and evaluation of `tcdepth demo` (see above)")
     args = parser.parse_args(argv)
@@ -158,20 +161,24 @@ def main(argv=None) -> None:
     else:
         train_root, test_root, split = make_data(args.out, args)
         baseline_overrides = tcdepth_overrides = schedule(train_root, args)
+
+    def student(seed: int) -> list[str]:
+        """Teacher and warm start of a TC-Depth run of ``seed``: the baseline of that seed."""
+        return DemoSettings.student_overrides(args.out / "runs" / seeded("monodepth2", seed)) + [f"train.seed={seed}"]
+
     runs = []  # (config, name, overrides), in training order
     for seed in range(args.seeds):
-        baseline = seeded("monodepth2", seed)
-        runs.append(("synthetic_tiny_monodepth2.yaml", baseline, baseline_overrides + [f"train.seed={seed}"]))
-        teacher = DemoSettings.student_overrides(args.out / "runs" / baseline) + [f"train.seed={seed}"]
-        runs.append(("synthetic_tiny.yaml", seeded("tcdepth", seed), tcdepth_overrides + teacher))
-    teacher = DemoSettings.student_overrides(args.out / "runs" / "monodepth2")
-    # The control of the warm start: the baseline trained on from itself for TC-Depth's epochs, so that both have
+        runs.append(("synthetic_tiny_monodepth2.yaml", seeded("monodepth2", seed),
+                     baseline_overrides + [f"train.seed={seed}"]))
+        runs.append(("synthetic_tiny.yaml", seeded("tcdepth", seed), tcdepth_overrides + student(seed)))
+    # The control of the warm start: each baseline trained on from itself for TC-Depth's epochs, so that both have
     # had the same training when they are compared.
-    runs.append(("synthetic_tiny_monodepth2.yaml", "monodepth2_continued",
-                 [*tcdepth_overrides, f"train.init_from={args.out / 'runs' / 'monodepth2'}",
-                  "train.pose_warmup_steps=0"]))
-    runs += [("synthetic_tiny.yaml", variant, tcdepth_overrides + teacher + VARIANTS[variant])
-             for variant in args.variants if variant != "tcdepth"]
+    runs += [("synthetic_tiny_monodepth2.yaml", seeded("monodepth2_continued", seed),
+              [*tcdepth_overrides, f"train.init_from={args.out / 'runs' / seeded('monodepth2', seed)}",
+               "train.pose_warmup_steps=0", f"train.seed={seed}"])
+             for seed in range(args.seeds)]
+    runs += [("synthetic_tiny.yaml", seeded(variant, seed), tcdepth_overrides + student(seed) + VARIANTS[variant])
+             for seed in range(args.ablation_seeds) for variant in args.variants if variant != "tcdepth"]
     for config, name, overrides in runs:
         if time.perf_counter() - start > args.time_budget:
             print(f"time budget of {args.time_budget:.0f} s reached: {name} and later runs not trained")
