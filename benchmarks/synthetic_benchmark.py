@@ -162,9 +162,12 @@ def main(argv=None) -> None:
         train_root, test_root, split = make_data(args.out, args)
         baseline_overrides = tcdepth_overrides = schedule(train_root, args)
 
+    def baseline(seed: int) -> Path:
+        return args.out / "runs" / seeded("monodepth2", seed)
+
     def student(seed: int) -> list[str]:
         """Teacher and warm start of a TC-Depth run of ``seed``: the baseline of that seed."""
-        return DemoSettings.student_overrides(args.out / "runs" / seeded("monodepth2", seed)) + [f"train.seed={seed}"]
+        return DemoSettings.student_overrides(baseline(seed)) + [f"train.seed={seed}"]
 
     runs = []  # (config, name, overrides), in training order
     for seed in range(args.seeds):
@@ -174,7 +177,7 @@ def main(argv=None) -> None:
     # The control of the warm start: each baseline trained on from itself for TC-Depth's epochs, so that both have
     # had the same training when they are compared.
     runs += [("synthetic_tiny_monodepth2.yaml", seeded("monodepth2_continued", seed),
-              [*tcdepth_overrides, f"train.init_from={args.out / 'runs' / seeded('monodepth2', seed)}",
+              [*tcdepth_overrides, f"train.init_from={baseline(seed)}",
                "train.pose_warmup_steps=0", f"train.seed={seed}"])
              for seed in range(args.seeds)]
     runs += [("synthetic_tiny.yaml", seeded(variant, seed), tcdepth_overrides + student(seed) + VARIANTS[variant])
