@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +35,7 @@ STEP_COUNT = 7  # six steps with outputs to reuse, then the report
 @dataclass
 class DemoSettings:
     """The demo's budget. Defaults: 5 sequences (3 train, 1 validation, 1 held-out test) of 60 frames rendered at
-    96x320 (the networks run at the configs' 64x192; 43 steps of batch 4 per epoch), 10 epochs of the baseline and 8
+    96x320 (the networks run at the configs' 64x192; 43 steps of batch 4 per epoch), 10 epochs of the baseline and 10
     of TC-Depth, which starts from the trained baseline (the parts its config's ``train.init_parts`` names; few long
     epochs: every epoch costs a checkpoint, every second one a validation)."""
 
@@ -48,7 +46,7 @@ class DemoSettings:
     height: int = 96
     width: int = 320
     baseline_epochs: int = 10
-    tcdepth_epochs: int = 8
+    tcdepth_epochs: int = 10
     seed: int = 0
 
     def __post_init__(self):
@@ -104,17 +102,6 @@ class DemoSettings:
 
 def command_line(words: list[str | Path]) -> str:
     return shlex.join(str(w) for w in words)
-
-
-def run_to_end(command: list[str]) -> int:
-    """Run ``command`` and return its exit status. Ctrl-C reaches it too (same process group): it is waited for,
-    so that a training can save its interrupted checkpoint, before the interrupt goes on here."""
-    process = subprocess.Popen(command)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.wait()
-        raise
 
 
 def newer(outputs: list[Path], inputs: list[Path]) -> bool:
@@ -229,6 +216,7 @@ class Demo:
 
         def action():
             from tcdepth.experiment import load_experiment
+            from tcdepth.training.engine import train
 
             if not config.is_file():
                 raise FileNotFoundError(f"experiment config {config} does not exist (run the demo from the "
@@ -240,12 +228,9 @@ class Demo:
             if run.path.exists() and not self.same_config(run, config, overrides):
                 self.print(f"{run.path} was trained with other settings or data: starting it over")
                 shutil.rmtree(run.path)
-            # Its own process, as printed: Lightning starts the DDP ranks of the configs' two devices by rerunning
-            # the command that trains, which must be `tcdepth train`, not the demo.
-            status = run_to_end([sys.executable, "-m", "tcdepth", "train", str(config), *overrides])
-            if status != 0 or not run.has_weights():
-                raise RuntimeError(f"training of {run.path} stopped (exit status {status}; its messages are above); "
-                                   "run the demo again to resume it")
+            train(cfg)
+            if not run.has_weights():
+                raise RuntimeError(f"training of {run.path} was interrupted; run the demo again to resume")
             # The exported weights are the run's result; its checkpoints only served resuming.
             shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
 

@@ -19,7 +19,7 @@ def tiny_overrides(root: Path, out_dir: Path, name: str) -> list[str]:
     return [f"name={name}", f"data.path={root}", "data.height=64", "data.width=192", "data.num_workers=0",
             f"train.out_dir={out_dir}", "train.epochs=2", "train.batch_size=2", "train.image_every_steps=1",
             "train.log_every_steps=1", "train.teacher.mode=none", "loss.use_motion_loss=false", "model.num_blocks=1",
-            "train.init_from=null", "train.val_every_epochs=1", "train.devices=1"]
+            "train.init_from=null", "train.val_every_epochs=1"]
 
 
 @pytest.fixture

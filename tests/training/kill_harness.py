@@ -68,7 +68,7 @@ def train_command(data: Path, out_dir: Path, epochs: int, workers: int) -> list[
                  "train.image_every_steps=3", "train.log_every_steps=1", "train.teacher.mode=none",
                  "loss.use_motion_loss=false", "model.num_blocks=1", "model.tiny_width=0.125",
                  "model.decoder_width=0.25", "model.num_reference_bins=64", "model.pose_encoder=efficientnet_lite0",
-                 "train.accelerator=cpu", "train.devices=1", "train.init_from=null"]
+                 "train.accelerator=cpu", "train.init_from=null"]
     return [sys.executable, "-m", "tcdepth.cli.main", "train", str(CONFIG), *overrides, "--no-progress"]
 
 

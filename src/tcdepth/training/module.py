@@ -139,12 +139,11 @@ class DepthModule(L.LightningModule):
         if self.teacher is not None and self.cfg.train.teacher.mode == "joint":
             params += list(self.teacher.parameters())
         t = self.cfg.train
-        # Fused Adam updates every parameter in one kernel instead of a few per parameter: on a GPU the eager step
-        # is bound by the host's launches, on a CPU the per-parameter loop of the default took 2.8x its time (the
-        # tiny configurations, benchmarks/README.md). Fused Adam unscales float16 gradients inside its step, so
-        # with 16-mixed and clipping (clipped before the step) not.
+        # On a GPU, fused Adam updates every parameter in one kernel launch instead of a few per parameter group
+        # (the eager step is bound by the host's launches); elsewhere PyTorch's default implementation. Fused Adam
+        # unscales float16 gradients inside its step, so with 16-mixed and clipping (clipped before the step) not.
         clipped_fp16 = t.grad_clip is not None and t.precision == "16-mixed"
-        fused = True if self.device.type in ("cuda", "cpu") and not clipped_fp16 else None
+        fused = True if self.device.type == "cuda" and not clipped_fp16 else None
         optimizer = torch.optim.Adam(params, lr=t.learning_rate, betas=t.betas, weight_decay=t.weight_decay,
                                      fused=fused)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=t.milestones, gamma=t.gamma)
