@@ -35,7 +35,7 @@ STEP_COUNT = 7  # six steps with outputs to reuse, then the report
 @dataclass
 class DemoSettings:
     """The demo's budget. Defaults: 5 sequences (3 train, 1 validation, 1 held-out test) of 60 frames rendered at
-    96x320 (the networks run at the configs' 64x192; 43 steps of batch 4 per epoch), 10 epochs of the baseline and 10
+    96x320 (the networks run at the configs' 64x160; 43 steps of batch 4 per epoch), 10 epochs of the baseline and 10
     of TC-Depth, which starts from the trained baseline (the parts its config's ``train.init_parts`` names; few long
     epochs: every epoch costs a checkpoint, every second one a validation)."""
 

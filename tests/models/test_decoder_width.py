@@ -1,4 +1,5 @@
-"""Decoder width multiplier (model.decoder_width): widths, parameter counts in closed form, shapes, gradients."""
+"""Decoder width multipliers (model.decoder_width, model.reference_width): widths, parameter counts in closed form,
+shapes, gradients."""
 
 import pytest
 import torch
@@ -28,6 +29,8 @@ def test_scaled_channels_rounds_keeps_at_least_four_and_rejects_bad_widths():
 def test_config_rejects_decoder_width_outside_unit_interval(value):
     with pytest.raises(ConfigError, match=r"model.decoder_width: expected 0 < w <= 1"):
         ModelConfig(decoder_width=value)
+    with pytest.raises(ConfigError, match=r"model.reference_width: expected 0 < w <= 1"):
+        ModelConfig(reference_width=value)
 
 
 def test_reference_decoder_parameters_match_the_closed_form():
@@ -46,6 +49,18 @@ def test_depth_decoder_stage_widths_scale_with_decoder_width():
     default = build_model(ModelConfig(encoder="drn_tiny", tiny_width=0.125, num_blocks=1))
     assert [block.conv.conv.out_channels for block in default.decoder.post] == [128, 64, 32, 16]
     assert default.reference_decoder.block.conv.conv.out_channels == 256
+
+
+def test_reference_width_narrows_the_coarse_head_alone():
+    model = build_model(ModelConfig(encoder="drn_tiny", tiny_width=0.125, reference_width=0.25,
+                                    num_reference_bins=64, num_blocks=1))
+    assert [block.conv.conv.out_channels for block in model.decoder.post] == [128, 64, 32, 16]
+    assert model.reference_decoder.block.conv.conv.out_channels == 64
+    assert model.reference_decoder.logits.conv.weight.shape == (64, 64, 3, 3)
+    widened = build_model(ModelConfig(encoder="drn_tiny", tiny_width=0.125, decoder_width=0.25, reference_width=1.0,
+                                      num_blocks=1))
+    assert [block.conv.conv.out_channels for block in widened.decoder.post] == [32, 16, 8, 4]
+    assert widened.reference_decoder.block.conv.conv.out_channels == 256
 
 
 def test_narrow_decoders_give_full_shapes_ranges_and_gradients():
@@ -72,6 +87,12 @@ def test_decoder_width_survives_a_weights_file(tmp_path):
     save_weights(build_model(cfg), cfg, path)
     loaded, loaded_cfg = load_weights(path)
     assert loaded_cfg.decoder_width == 0.25 and loaded_cfg.num_reference_bins == 64
+    assert loaded.reference_decoder.logits.conv.weight.shape == (64, 64, 3, 3)
+    narrow_head = ModelConfig(encoder="drn_tiny", tiny_width=0.125, reference_width=0.25, num_reference_bins=64,
+                              num_blocks=1)
+    save_weights(build_model(narrow_head), narrow_head, path)
+    loaded, loaded_cfg = load_weights(path)
+    assert loaded_cfg.decoder_width == 1.0 and loaded_cfg.reference_width == 0.25
     assert loaded.reference_decoder.logits.conv.weight.shape == (64, 64, 3, 3)
 
 

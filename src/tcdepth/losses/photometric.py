@@ -34,9 +34,14 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _window_mean(images: torch.Tensor) -> torch.Tensor:
-    """Mean over the 3x3 window around each pixel of ``[...,C,H,W]`` images, reflection-padded (same shape)."""
-    flat = images.reshape(-1, *images.shape[-3:])
-    return F.avg_pool2d(F.pad(flat, (1, 1, 1, 1), mode="reflect"), 3, 1).reshape(images.shape)
+    """Mean over the 3x3 window around each pixel of ``[...,C,H,W]`` images, reflection-padded (same shape).
+
+    The sums of a 3x3 average pool taken as three shifted rows, then three shifted columns: on a CPU cheaper
+    forward and backward than ``avg_pool2d``'s 3x3 kernel (docs/results.md, "Cheaper steps").
+    """
+    padded = F.pad(images.reshape(-1, *images.shape[-3:]), (1, 1, 1, 1), mode="reflect")
+    rows = padded[..., :-2] + padded[..., 1:-1] + padded[..., 2:]
+    return ((rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]) / 9).reshape(images.shape)
 
 
 def photometric_error(pred: torch.Tensor, target: torch.Tensor, ssim_weight: float = 0.85) -> torch.Tensor:

@@ -50,8 +50,10 @@ class ModelConfig:
         upsample_mode: decoder upsampling; None picks bilinear for tcdepth and nearest for monodepth2.
         min_depth, max_depth: depth range of the sigmoid disparity (``disp_to_depth``) and of the reference bins.
         num_reference_bins: disparity bins of the reference decoder.
-        decoder_width: width multiplier (0 < w <= 1) of the depth decoder's stages (128, 64, 32, 16) and of the
-            reference decoder's hidden layer (256); 1.0 is the paper's decoders.
+        decoder_width: width multiplier (0 < w <= 1) of the depth decoder's stages (128, 64, 32, 16) and, unless
+            ``reference_width`` is given, of the reference decoder's hidden layer (256); 1.0 is the paper's decoders.
+        reference_width: width multiplier (0 < w <= 1) of the reference decoder's hidden layer alone (None: the
+            ``decoder_width``); a narrow coarse head beside a full-width depth decoder that starts from a baseline's.
         decoder_recompute_stages: finest stages of the depth decoder recomputed in backward during training
             instead of keeping their activations (1: the full-resolution stage; 4 / 5: every stage of the TC-Depth /
             Monodepth2 decoder). Same results; less memory for more compute (benchmarks/README.md).
@@ -78,6 +80,7 @@ class ModelConfig:
     max_depth: float = 100.0
     num_reference_bins: int = 256
     decoder_width: float = 1.0
+    reference_width: float | None = None
     decoder_recompute_stages: int = 1
 
     def __post_init__(self):
@@ -126,6 +129,8 @@ class ModelConfig:
             raise ConfigError(f"model.num_reference_bins: expected >= 2, got {self.num_reference_bins}")
         if not 0.0 < self.decoder_width <= 1.0:
             raise ConfigError(f"model.decoder_width: expected 0 < w <= 1, got {self.decoder_width}")
+        if self.reference_width is not None and not 0.0 < self.reference_width <= 1.0:
+            raise ConfigError(f"model.reference_width: expected 0 < w <= 1 or null, got {self.reference_width}")
         if self.decoder_recompute_stages < 0:
             raise ConfigError(f"model.decoder_recompute_stages: expected >= 0, got {self.decoder_recompute_stages}")
 

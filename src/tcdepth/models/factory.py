@@ -63,8 +63,9 @@ def build_model(cfg: ModelConfig) -> TCDepth | Monodepth2:
     st_module = SpatialTemporalModule(encoder.num_ch_ctx, cfg.num_blocks, cfg.use_spatial, cfg.use_temporal,
                                       cfg.block_sigmas(), cfg.gamma_init, cfg.temporal_reduction, cfg.attention_impl,
                                       cfg.attention_chunk_size, cfg.temporal_norm == "per_view")
+    reference_width = cfg.decoder_width if cfg.reference_width is None else cfg.reference_width
     reference = ReferenceDecoder(encoder.num_ch_ctx, cfg.num_reference_bins, cfg.min_depth, cfg.max_depth,
-                                 cfg.decoder_width)
+                                 reference_width)
     decoder = DepthDecoder.for_tcdepth(encoder.num_ch_skips, encoder.num_ch_ctx, cfg.upsample_mode,
                                        cfg.decoder_width, cfg.decoder_recompute_stages)
     return TCDepth(encoder, st_module, reference, decoder, cfg.attention_camera)
