@@ -73,6 +73,18 @@ def test_an_evaluation_folder_outside_its_run_finds_the_run_through_its_source(e
     assert row[0] == "TC-Depth (tiny_run)" and row[-2:] == ["7", "1m01s"]
 
 
+def test_an_evaluation_given_a_relative_run_path_finds_its_run_from_another_folder(evaluated, tmp_path, monkeypatch,
+                                                                                      capsys):
+    monkeypatch.chdir(evaluated)
+    assert main(["evaluate", "tiny_run", "--data", "synthetic", "--data-path", "data", "--split-file", "split.txt",
+                 "--tcm", "3", "--out", str(tmp_path / "evaluation")]) == 0
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["results", "evaluation"]) == 0
+    _, row = table_rows(capsys.readouterr().out)
+    assert row[0] == "TC-Depth (tiny_run)" and row[-2:] == ["7", "1m01s"]
+
+
 def test_a_folder_without_outputs_is_named_in_the_error(evaluated, tmp_path, capsys):
     assert main(["results", str(tmp_path)]) == 1
     assert str(tmp_path) in capsys.readouterr().err

@@ -251,7 +251,7 @@ def evaluate(options: EvaluateOptions, model: TrainedModel | None = None, pred_p
     return EvaluationReport(eigen, tcm,
                             {w: skipped for w, (_, skipped) in snippets.items()}, flicker,
                             {"shifted": counts["shifted"], "duplicated": counts["duplicated"]}, fallback_items,
-                            refine_reports, str(pred_path or model.source))
+                            refine_reports, str(Path(pred_path or model.source).resolve()))
 
 
 class _Skips:
